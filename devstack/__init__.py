@@ -1,0 +1,1 @@
+"""Local stack of real services (Kafka, PostgreSQL, moto S3+SQS) for development and tests."""

@@ -1,0 +1,78 @@
+"""Command line: `python -m devstack up|down|status|logs`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from devstack import stack
+from devstack.process import StackError
+from devstack.settings import StackConfigError, StackSettings
+
+SERVICES = ("kafka", "postgres", "moto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description="Local Kafka, PostgreSQL and moto (S3+SQS)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start (or reuse) every service, provision S3/SQS, write .stack/env")
+    down = sub.add_parser("down", help="stop the services this stack started")
+    down.add_argument("--wipe", action="store_true", help="also delete the state dir (data and logs)")
+    sub.add_parser("status", help="each service, its endpoint and health; exit 1 unless all are healthy")
+    logs = sub.add_parser("logs", help="print the end of a service's log")
+    logs.add_argument("service", choices=SERVICES)
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        settings = StackSettings.from_env()
+        return _run(args, settings)
+    except (StackConfigError, StackError) as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: StackSettings) -> int:
+    if args.command == "up":
+        t0 = time.monotonic()
+        result = stack.up(settings)
+        verb = "started " + ", ".join(result.started) if result.started else "everything was already running"
+        print(f"stack ready in {time.monotonic() - t0:.1f}s ({verb}); endpoints in {settings.env_file}")
+        _print_status(settings)
+        return 0
+    if args.command == "down":
+        stopped = stack.down(settings)
+        print("stopped " + ", ".join(stopped) if stopped else "nothing of ours was running")
+        if args.wipe:
+            stack.wipe(settings)
+            print(f"removed {settings.state_dir}")
+        return 0
+    if args.command == "status":
+        return 0 if _print_status(settings) else 1
+    path = settings.log_dir / f"{args.service}.log"
+    if not path.exists():
+        print(f"no log yet at {path}", file=sys.stderr)
+        return 1
+    print("".join(path.read_text(errors="replace").splitlines(keepends=True)[-args.lines :]), end="")
+    return 0
+
+
+def _print_status(settings: StackSettings) -> bool:
+    rows = stack.status(settings)
+    print(f"{'service':<10} {'state':<10} {'pid':>8}  endpoint")
+    for row in rows:
+        print(f"{row.name:<10} {row.state:<10} {row.pid or '-':>8}  {row.endpoint}")
+    return all(row.state == "healthy" for row in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
