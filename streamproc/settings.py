@@ -71,7 +71,10 @@ class KafkaConnection:
             ssl_cafile=env.get("KAFKA_SSL_CAFILE") or None,
         )
         if protocol.startswith("SASL") and not (conn.sasl_mechanism and conn.sasl_username and conn.sasl_password):
-            msg = f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            msg = (
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
             raise SettingsError(msg)
         return conn
 
