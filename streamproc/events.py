@@ -1,12 +1,18 @@
-"""Wire schemas of the project's own topics (msgspec JSON): object events and dead letters."""
+"""Wire schemas of the project's own topics (msgspec JSON): object events, row events and dead letters."""
 
 from __future__ import annotations
 
+import types
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import msgspec
 
+if TYPE_CHECKING:
+    from streamproc.datasets import Dataset
+
 SCHEMA_VERSION = 1
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,13 +65,50 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     source_partition: int | None = None
     source_offset: int | None = None
     raw: str | None = None  # PHI-bearing fields already masked
+    source_queue: str | None = None  # stage "bridge": the SQS queue the message came from
+    source_message_id: str | None = None  # stage "bridge": the SQS message id
 
     @property
     def message_key(self) -> str:
-        """Kafka key: the source object if known, else the source topic position."""
+        """Kafka key: the source object if known, else the source topic position (or SQS message)."""
         if self.bucket is not None and self.key is not None:
             return f"{self.bucket}/{self.key}"
+        if self.source_topic is None and self.source_message_id is not None:
+            return f"{self.source_queue}/{self.source_message_id}"
         return f"{self.source_topic}/{self.source_partition}/{self.source_offset}"
+
+
+class Provenance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where a row came from: the object version, the line its record starts on, when S3 saw the object."""
+
+    bucket: str
+    key: str
+    version: str  # S3 version id, else the ETag
+    line: Annotated[int, msgspec.Meta(ge=1)]
+    event_time: datetime
+
+
+RowT = TypeVar("RowT", bound=msgspec.Struct)
+
+
+class RowEvent(msgspec.Struct, Generic[RowT], frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One validated row with its provenance; topic = the dataset's topic, key = the row's natural key."""
+
+    schema_version: int = SCHEMA_VERSION
+    dataset: str
+    provenance: Provenance
+    row: RowT
+
+
+def row_event_type(row_type: type[msgspec.Struct]) -> Any:
+    """RowEvent[row_type] for a row type known only at run time (what decoders and schemas take)."""
+    return types.GenericAlias(RowEvent, (row_type,))
+
+
+def schema_for(dataset: Dataset) -> dict[str, Any]:
+    """The JSON Schema of the values on a dataset's topic."""
+    schema = msgspec.json.schema(row_event_type(dataset.row_type))
+    return {"$schema": JSON_SCHEMA_DIALECT, "title": f"{dataset.topic} ({dataset.name} row event)"} | schema
 
 
 ENCODER = msgspec.json.Encoder()

@@ -1,0 +1,33 @@
+"""Test-only dataset whose table is stricter than its rules (smallint vs. any integer): the sink must isolate
+the rows the database refuses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from streamproc.datasets import Column, Dataset
+from streamproc.datasets import _rules as rules
+
+
+class DoseTally(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tally_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=rules.ID_PATTERN)]
+    doses: int
+
+
+DATASET = Dataset(
+    name="dose_tallies",
+    topic="test.dose_tallies",
+    table="dose_tallies",
+    natural_key="tally_id",
+    key_prefixes=("dose_tallies/",),
+    filename_patterns=("dose_tally*.csv",),
+    columns=(
+        Column("tally_id", "text", True, rules.identifier(64)),
+        Column("doses", "smallint", True, rules.integer(0, 10**9)),  # deliberately wider than smallint
+    ),
+    row_type=DoseTally,
+    conflict="latest_wins",
+)
