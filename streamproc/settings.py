@@ -119,3 +119,84 @@ class TopicSettings:
 def environ() -> Mapping[str, str]:
     """The process environment, read in this one place."""
     return os.environ
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsSettings:
+    """S3 access; an endpoint URL points at an emulator, None means real AWS with its credential chain."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AwsSettings:
+        return cls(
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            region=env_str(env, "AWS_DEFAULT_REGION", env_str(env, "AWS_REGION", cls.region)),
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        )
+
+    def client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.access_key_id and self.secret_access_key:
+            kwargs |= {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
+        return kwargs
+
+
+def _redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """Everything the Faust worker needs; `repr` hides passwords."""
+
+    app_id: str = "streamproc"
+    kafka: KafkaConnection = field(default_factory=KafkaConnection)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    database_url: str = field(default="postgresql://streamproc@127.0.0.1:35432/streamproc", repr=False)
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    sink_batch_size: int = 5000
+    sink_batch_seconds: float = 0.5
+    produce_window: int = 20_000
+    s3_chunk_size: int = 1 << 20
+    retry_backoff_cap: float = 30.0
+    extra_datasets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkerSettings(app_id={self.app_id!r}, kafka={self.kafka!r}, topics={self.topics!r}, aws={self.aws!r}, "
+            f"database_url={_redact_url(self.database_url)!r}, web={self.web_host}:{self.web_port}, "
+            f"sink_batch={self.sink_batch_size}/{self.sink_batch_seconds}s)"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
+        src = environ() if env is None else env
+        extra = tuple(m.strip() for m in src.get("STREAMPROC_EXTRA_DATASETS", "").split(",") if m.strip())
+        return cls(
+            app_id=env_str(src, "STREAMPROC_APP_ID", cls.app_id),
+            kafka=KafkaConnection.from_env(src),
+            topics=TopicSettings.from_env(src),
+            aws=AwsSettings.from_env(src),
+            database_url=env_str(src, "DATABASE_URL", cls.database_url),
+            web_host=env_str(src, "STREAMPROC_WEB_HOST", cls.web_host),
+            web_port=env_int(src, "STREAMPROC_WEB_PORT", cls.web_port, 1, 65535),
+            sink_batch_size=env_int(src, "STREAMPROC_SINK_BATCH_SIZE", cls.sink_batch_size, 1, 1_000_000),
+            sink_batch_seconds=env_float(src, "STREAMPROC_SINK_BATCH_SECONDS", cls.sink_batch_seconds, 0.001),
+            produce_window=env_int(src, "STREAMPROC_PRODUCE_WINDOW", cls.produce_window, 1, 10_000_000),
+            s3_chunk_size=env_int(src, "STREAMPROC_S3_CHUNK_SIZE", cls.s3_chunk_size, 4096, 1 << 30),
+            retry_backoff_cap=env_float(src, "STREAMPROC_RETRY_BACKOFF_CAP", cls.retry_backoff_cap, 0.1),
+            extra_datasets=extra,
+        )

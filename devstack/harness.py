@@ -1,0 +1,117 @@
+"""In-process pipeline (fan-out + sinks, no Faust) on the real stack, isolated by names; for tests and bench."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aioboto3
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from devstack.stack import Endpoints
+from streamproc.datasets.registry import Registry, load_registry
+from streamproc.events import ObjectEvent
+from streamproc.fanout import Position
+from streamproc.pipeline import Pipeline
+from streamproc.settings import AwsSettings, KafkaConnection, TopicSettings, WorkerSettings
+
+FINAL = ("COMPLETED", "PARTIAL", "FAILED")
+
+
+@dataclasses.dataclass
+class Harness:
+    stack: Endpoints
+    unique: str
+    bucket: str
+    database_url: str
+    settings: WorkerSettings
+    registry: Registry
+    pipeline: Pipeline
+
+    async def upload(self, key: str, body: bytes) -> ObjectEvent:
+        """Put the object and return the event S3 would have announced (what the bridge relays)."""
+        session = aioboto3.Session()
+        async with session.client("s3", **self.stack.aws.client_kwargs()) as s3:
+            await s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+            head = await s3.head_object(Bucket=self.bucket, Key=key)
+        return ObjectEvent(
+            bucket=self.bucket,
+            key=key,
+            size=head["ContentLength"],
+            etag=head["ETag"].strip('"'),
+            event_name="ObjectCreated:Put",
+            event_time=datetime.now(UTC),
+        )
+
+    async def ingest(self, event: ObjectEvent) -> None:
+        await self.pipeline.fanout.handle(_encode(event), Position(self.settings.topics.objects, 0, 0))
+
+    async def wait_finished(self, keys: Sequence[str], limit: float = 60.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + limit
+        while True:
+            rows = [r for r in await self.pipeline.db.files(limit=1000, bucket=self.bucket) if r["key"] in keys]
+            if len({r["key"] for r in rows}) == len(set(keys)) and all(r["status"] in FINAL for r in rows):
+                return rows
+            if time.monotonic() > deadline:
+                msg = f"files not finished in {limit}s: {[(r['key'], r['status']) for r in rows]}"
+                raise AssertionError(msg)
+            await asyncio.sleep(0.2)
+
+    async def query(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        async with await psycopg.AsyncConnection.connect(self.database_url, row_factory=dict_row) as conn:
+            cur = await conn.execute(query.encode(), params)
+            return await cur.fetchall()
+
+    def table(self, dataset: str) -> str:
+        return self.registry.by_name(dataset).table
+
+
+def _encode(event: ObjectEvent) -> bytes:
+    from streamproc.events import ENCODER
+
+    return ENCODER.encode(event)
+
+
+@asynccontextmanager
+async def running_pipeline(
+    stack: Endpoints, unique: str, extra_datasets: Sequence[str] = (), *, run_sinks: bool = True, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """Unique topics, schema and bucket; Pipeline started as a mode.Service; stopped afterwards."""
+    schema = f"t_{unique}"
+    async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    database_url = f"{stack.database_url}?options=-csearch_path%3D{schema}"
+    base = load_registry(extra_datasets)
+    registry = Registry([dataclasses.replace(d, topic=f"{d.topic}.{unique}") for d in base])
+    settings = WorkerSettings(
+        app_id=f"test-{unique}",
+        kafka=KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers),
+        topics=TopicSettings(
+            objects=f"ingest.objects.{unique}", deadletter=f"ingest.deadletter.{unique}", partitions=3
+        ),
+        aws=AwsSettings(
+            endpoint_url=stack.aws.url,
+            region=stack.aws.region,
+            access_key_id=stack.aws.access_key_id,
+            secret_access_key=stack.aws.secret_access_key,
+        ),
+        database_url=database_url,
+        **{"sink_batch_size": 2000, "sink_batch_seconds": 0.2, "retry_backoff_cap": 2.0, **overrides},
+    )
+    bucket = f"pipe-{unique}"
+    session = aioboto3.Session()
+    async with session.client("s3", **stack.aws.client_kwargs()) as s3:
+        await s3.create_bucket(Bucket=bucket)
+    pipeline = Pipeline(settings, registry, run_sinks=run_sinks)
+    await pipeline.start()
+    try:
+        yield Harness(stack, unique, bucket, database_url, settings, registry, pipeline)
+    finally:
+        await pipeline.stop()

@@ -1,0 +1,77 @@
+"""S3 adapter: stream one object version in chunks with aioboto3; errors become transient or terminal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aioboto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+# Codes that mean "this object version cannot be read, and retrying will not change that".
+_TERMINAL = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "AccessDenied", "InvalidObjectState", "404", "403"}
+
+
+class ObjectError(Exception):
+    """Reading an object failed; `retriable` says whether trying again can help."""
+
+    retriable = False
+
+
+class ObjectUnreadable(ObjectError):
+    """The object is gone, forbidden or archived: the file fails with this reason."""
+
+
+class StorageUnavailable(ObjectError):
+    """Connection problems, throttling or a 5xx: retry in place."""
+
+    retriable = True
+
+
+class S3Reader:
+    """One aioboto3 S3 client, opened in start() and closed in stop()."""
+
+    def __init__(self, client_kwargs: dict[str, Any], chunk_size: int = 1 << 20) -> None:
+        self._client_kwargs = client_kwargs
+        self._chunk_size = chunk_size
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+
+    async def start(self) -> None:
+        session = aioboto3.Session()
+        self._client = await self._stack.enter_async_context(session.client("s3", **self._client_kwargs))
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        self._client = None
+
+    async def chunks(self, bucket: str, key: str, version_id: str | None = None) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of at most chunk_size; memory does not grow with object size."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = await self._client.get_object(**kwargs)
+            body = response["Body"]
+            try:
+                async for chunk in body.iter_chunks(self._chunk_size):
+                    yield chunk
+            finally:
+                body.close()
+        except ClientError as exc:
+            raise _classify(exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            msg = f"S3 unavailable: {type(exc).__name__}"
+            raise StorageUnavailable(msg) from exc
+
+
+def _classify(exc: ClientError) -> ObjectError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _TERMINAL:
+        return ObjectUnreadable(f"object cannot be read: {code}")
+    if code in {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"} or status >= 500:
+        return StorageUnavailable(f"S3 unavailable: {code or status}")
+    return ObjectUnreadable(f"object cannot be read: {code or status}")

@@ -1,0 +1,72 @@
+"""The Faust app: the fan-out agent on `ingest.objects`, the pipeline service, and the CLI commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from streamproc import commands
+from streamproc.datasets.registry import Registry
+from streamproc.fanout import Position
+from streamproc.pipeline import Pipeline
+from streamproc.settings import KafkaConnection, WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App, Pipeline]:
+    app = faust.App(
+        settings.app_id,
+        broker=";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
+        broker_credentials=_credentials(settings.kafka),
+        store="memory://",
+        web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+    pipeline = Pipeline(settings, registry, loop=app.loop, beacon=app.beacon)
+    objects = app.topic(
+        settings.topics.objects,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topics.partitions,
+        replicas=settings.topics.replication,
+        retention=settings.topics.retention_ms / 1000,
+        # internal=True makes Faust create the topic (if missing) before it subscribes; the broker does not
+        # auto-create, and a topic created after subscription is only seen at the next metadata refresh.
+        internal=True,
+    )
+
+    async def start_pipeline() -> None:
+        await app.add_runtime_dependency(pipeline)
+
+    app.task(start_pipeline)
+
+    @app.agent(objects, name="split_objects")
+    async def split_objects(stream: faust.StreamT[Any]) -> None:
+        """One object event at a time; the handler never raises, so Faust's ack-on-raise loses nothing."""
+        async for event in stream.events():
+            await pipeline.ready.wait()
+            message = event.message
+            await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
+
+    commands.install(app)
+    return app, pipeline
+
+
+def _credentials(kafka: KafkaConnection) -> Any:
+    kwargs = kafka.client_kwargs()
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kwargs.get("ssl_context"),
+        )
+    return kwargs.get("ssl_context")
