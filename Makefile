@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE ?= kafka
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status logs demo test test-unit lint fmt clean
+.PHONY: help install up down status logs demo bench test test-unit lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,13 @@ status: $(STAMP) ## show each service, its endpoint and health
 logs: $(STAMP) ## print the end of a service's log: make logs SERVICE=postgres
 	$(PY) -m devstack logs $(SERVICE)
 
-demo: up ## the main job: the pipeline on the local stack
-	@echo "The stack is up; source .stack/env to reach it. The pipeline itself (bridge + worker) lands with issues 3 and 4."
+ONCE ?=
+demo: $(STAMP) ## the main job: stack, bridge, worker, sample files, ledger summary (ONCE=1: exit when done)
+	$(PY) -m devstack demo $(if $(ONCE),--once)
+
+ROWS ?= 200000
+bench: $(STAMP) ## benchmark on the local stack: fan-out, one sink, end to end, per-row INSERT baseline (ROWS=...)
+	$(PY) -m devstack.bench --rows $(ROWS)
 
 test: $(STAMP) ## all tests; the session fixture starts the services they need
 	$(PY) -m pytest

@@ -24,8 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop the services this stack started")
     down.add_argument("--wipe", action="store_true", help="also delete the state dir (data and logs)")
     sub.add_parser("status", help="each service, its endpoint and health; exit 1 unless all are healthy")
+    demo = sub.add_parser("demo", help="the whole pipeline on the local stack, with sample files")
+    demo.add_argument("--once", action="store_true", help="exit when the files finished: 0 only if all is as expected")
+    demo.add_argument("--rows", type=int, default=20_000, help="rows in the main claims file (default 20000)")
+    demo.add_argument("--bad-share", type=float, default=0.01, help="share of rows that break a rule (default 0.01)")
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the files (default 300)")
     logs = sub.add_parser("logs", help="print the end of a service's log")
-    logs.add_argument("service", choices=SERVICES)
+    logs.add_argument("service", choices=(*SERVICES, "bridge", "worker"))
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     return parser
 
@@ -49,7 +54,14 @@ def _run(args: argparse.Namespace, settings: StackSettings) -> int:
         print(f"stack ready in {time.monotonic() - t0:.1f}s ({verb}); endpoints in {settings.env_file}")
         _print_status(settings)
         return 0
+    if args.command == "demo":
+        from devstack import demo as demo_job
+
+        return demo_job.main(args.once, args.rows, args.bad_share, args.timeout)
     if args.command == "down":
+        from devstack.demo import stop_apps
+
+        stop_apps(settings)
         stopped = stack.down(settings)
         print("stopped " + ", ".join(stopped) if stopped else "nothing of ours was running")
         if args.wipe:
