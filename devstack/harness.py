@@ -81,13 +81,20 @@ def _encode(event: ObjectEvent) -> bytes:
 
 @asynccontextmanager
 async def running_pipeline(
-    stack: Endpoints, unique: str, extra_datasets: Sequence[str] = (), *, run_sinks: bool = True, **overrides: Any
+    stack: Endpoints,
+    unique: str,
+    extra_datasets: Sequence[str] = (),
+    *,
+    run_sinks: bool = True,
+    server_url: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Unique topics, schema and bucket; Pipeline started as a mode.Service; stopped afterwards."""
     schema = f"t_{unique}"
-    async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as conn:
+    server_url = server_url or stack.database_url  # another PostgreSQL server, e.g. one a test stops
+    async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as conn:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    database_url = f"{stack.database_url}?options=-csearch_path%3D{schema}"
+    database_url = f"{server_url}?options=-csearch_path%3D{schema}"
     base = load_registry(extra_datasets)
     registry = Registry([dataclasses.replace(d, topic=f"{d.topic}.{unique}") for d in base])
     settings = WorkerSettings(

@@ -149,3 +149,10 @@ def require_binary(name: str, fix: str, override: str | None = None) -> str:
         msg = f"{name} not found on PATH: {fix}"
         raise StackError(msg)
     return found
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for private test services)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -86,6 +86,7 @@ class SinkConsumer:
         batch_size: int,
         batch_seconds: float,
         backoff_cap: float = 30.0,
+        shutdown_grace: float = 10.0,
     ) -> None:
         self.dataset = dataset
         self.group_id = group_id
@@ -96,6 +97,9 @@ class SinkConsumer:
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.backoff_cap = backoff_cap
+        # On shutdown an in-flight write gets this long to commit; after that it is abandoned, uncommitted,
+        # and its batch is read again by whoever owns the partitions next.
+        self.shutdown_grace = shutdown_grace
         self.stats = SinkStats()
         self._written: dict[TopicPartition, int] = {}
 
@@ -122,7 +126,8 @@ class SinkConsumer:
                 items = await self._decode(records) if records else []
                 t2 = time.monotonic()
                 if writing is not None:
-                    await writing
+                    if not await _finished_unless_stopping(writing, stopping, grace=self.shutdown_grace):
+                        break  # stopping while the database is away: the uncommitted batch is read again later
                     writing = None
                 self.stats.fetch_seconds += t1 - t0
                 self.stats.decode_seconds += t2 - t1
@@ -130,8 +135,9 @@ class SinkConsumer:
                 if records:
                     writing = asyncio.create_task(self._flush(consumer, records, items))
                 self._update_lag(consumer)
-            if writing is not None:
-                await writing
+            else:
+                if writing is not None:
+                    await _finished_unless_stopping(writing, stopping, grace=self.shutdown_grace)
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()
@@ -252,6 +258,21 @@ class SinkConsumer:
             if high is not None:
                 lag[f"{tp.topic}/{tp.partition}"] = max(0, high - self._written.get(tp, high))
         self.stats.lag = lag
+
+
+async def _finished_unless_stopping(task: asyncio.Task[None], stopping: asyncio.Event, grace: float = 0.0) -> bool:
+    """Wait for `task`; once `stopping` is set, wait at most `grace` more seconds. True if it finished."""
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    try:
+        done, _ = await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done and grace > 0:
+            done, _ = await asyncio.wait({task}, timeout=grace)
+    finally:
+        stop_wait.cancel()
+    if task in done:
+        task.result()  # re-raise what the write raised
+        return True
+    return False
 
 
 def _letter(**fields: Any) -> DeadLetter:

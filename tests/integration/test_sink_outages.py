@@ -1,0 +1,85 @@
+"""A sink under a database outage: it waits and retries in place, dead-letters nothing, and loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.harness import Harness, running_pipeline
+from devstack.postgres import Postgres
+from devstack.process import free_port, wait_for
+from devstack.settings import StackSettings
+from devstack.stack import Endpoints
+from streamproc import samples
+from streamproc.sinks import SinkConsumer
+
+
+def _start(pg: Postgres) -> None:
+    pg.start()
+    assert wait_for(pg.healthy, 60), "private PostgreSQL did not become healthy"
+    pg.after_ready()
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[Postgres]:
+    """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
+    pg = Postgres(StackSettings(state_dir=tmp_path / "stack", postgres_port=free_port()))
+    _start(pg)
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+def _sink(h: Harness, unique: str) -> SinkConsumer:
+    return SinkConsumer(
+        dataset=h.registry.by_name("pharmacy_claims"),
+        group_id=f"outage-{unique}",
+        kafka=h.settings.kafka,
+        db=h.pipeline.db,
+        producer=h.pipeline.producer,
+        deadletter_topic=h.settings.topics.deadletter,
+        batch_size=500,
+        batch_seconds=0.2,
+        backoff_cap=1.0,
+        shutdown_grace=1.0,
+    )
+
+
+async def test_a_database_outage_holds_the_sink_until_it_returns_and_loses_nothing(
+    stack: Endpoints, unique: str, private_postgres: Postgres
+) -> None:
+    async with running_pipeline(
+        stack, unique, run_sinks=False, server_url=private_postgres.endpoint, sink_batch_size=500
+    ) as h:
+        event = await h.upload("pharmacy_claims/outage.csv", samples.csv_bytes("pharmacy_claims", 3000, 0.0, seed=9))
+        await h.ingest(event)  # rows are on the topic; the ledger knows the file
+        await asyncio.to_thread(private_postgres.stop)
+        first = _sink(h, unique)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(first.run(stopping))
+        await asyncio.sleep(4.0)  # rows to write and no database: the sink retries in place
+        assert not task.done()
+        assert (first.stats.rows_written, first.stats.rows_rejected, first.stats.batches) == (0, 0, 0)
+        stopping.set()  # a worker shut down mid-outage abandons its batch uncommitted...
+        await asyncio.wait_for(task, 30)
+        await asyncio.to_thread(_start, private_postgres)
+        second = _sink(h, unique)  # ...and the next owner of the partitions reads it again
+        stopping = asyncio.Event()
+        task = asyncio.create_task(second.run(stopping))
+        try:
+            (row,) = await h.wait_finished([event.key], limit=90)
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 30)
+        assert (row["status"], row["rows_read"], row["rows_loaded"], row["rows_dead_lettered"]) == (
+            "COMPLETED",
+            3000,
+            3000,
+            0,
+        )
+        assert (await h.query("SELECT count(*) AS n FROM pharmacy_claims"))[0]["n"] == 3000
+        assert (second.stats.rows_written, second.stats.rows_rejected) == (3000, 0)
