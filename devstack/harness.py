@@ -95,8 +95,7 @@ async def running_pipeline(
     async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as conn:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     database_url = f"{server_url}?options=-csearch_path%3D{schema}"
-    base = load_registry(extra_datasets)
-    registry = Registry([dataclasses.replace(d, topic=f"{d.topic}.{unique}") for d in base])
+    registry = load_registry(extra_datasets).with_topic_namespace(f"{unique}.")
     settings = WorkerSettings(
         app_id=f"test-{unique}",
         kafka=KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers),

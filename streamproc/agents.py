@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -22,6 +24,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
         broker=";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
         broker_credentials=_credentials(settings.kafka),
         store="memory://",
+        datadir=settings.data_dir or str(Path(tempfile.gettempdir()) / "streamproc" / settings.app_id),
         web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
         web_host=settings.web_host,
         web_port=settings.web_port,

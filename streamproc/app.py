@@ -7,4 +7,5 @@ from streamproc.datasets.registry import load_registry
 from streamproc.settings import WorkerSettings
 
 settings = WorkerSettings.from_env()
-app, pipeline = create_app(settings, load_registry(settings.extra_datasets))
+registry = load_registry(settings.extra_datasets).with_topic_namespace(settings.topics.namespace)
+app, pipeline = create_app(settings, registry)

@@ -101,15 +101,19 @@ class TopicSettings:
 
     objects: str = "ingest.objects"
     deadletter: str = "ingest.deadletter"
+    # Prefixed to every topic name (objects, dead letters, dataset topics): environments sharing a cluster.
+    namespace: str = ""
     partitions: int = 6
     replication: int = 1
     retention_ms: int = 7 * 24 * 3600 * 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TopicSettings:
+        namespace = env.get("STREAMPROC_TOPIC_NAMESPACE", "").strip()
         return cls(
-            objects=env_str(env, "STREAMPROC_OBJECTS_TOPIC", cls.objects),
-            deadletter=env_str(env, "STREAMPROC_DEADLETTER_TOPIC", cls.deadletter),
+            objects=namespace + env_str(env, "STREAMPROC_OBJECTS_TOPIC", cls.objects),
+            deadletter=namespace + env_str(env, "STREAMPROC_DEADLETTER_TOPIC", cls.deadletter),
+            namespace=namespace,
             partitions=env_int(env, "STREAMPROC_TOPIC_PARTITIONS", cls.partitions, 1, 10_000),
             replication=env_int(env, "STREAMPROC_TOPIC_REPLICATION", cls.replication, 1, 32),
             retention_ms=env_int(env, "STREAMPROC_TOPIC_RETENTION_MS", cls.retention_ms, -1, 2**62),
@@ -167,6 +171,7 @@ class WorkerSettings:
     database_url: str = field(default="postgresql://streamproc@127.0.0.1:35432/streamproc", repr=False)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    data_dir: str = ""  # Faust's working directory; empty: <tmp>/streamproc/<app_id>
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.5
     produce_window: int = 20_000
@@ -193,6 +198,7 @@ class WorkerSettings:
             database_url=env_str(src, "DATABASE_URL", cls.database_url),
             web_host=env_str(src, "STREAMPROC_WEB_HOST", cls.web_host),
             web_port=env_int(src, "STREAMPROC_WEB_PORT", cls.web_port, 1, 65535),
+            data_dir=env_str(src, "STREAMPROC_DATA_DIR", cls.data_dir),
             sink_batch_size=env_int(src, "STREAMPROC_SINK_BATCH_SIZE", cls.sink_batch_size, 1, 1_000_000),
             sink_batch_seconds=env_float(src, "STREAMPROC_SINK_BATCH_SECONDS", cls.sink_batch_seconds, 0.001),
             produce_window=env_int(src, "STREAMPROC_PRODUCE_WINDOW", cls.produce_window, 1, 10_000_000),

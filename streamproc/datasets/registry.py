@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,6 +34,12 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({', '.join(self._by_name)})"
+
+    def with_topic_namespace(self, namespace: str) -> Registry:
+        """The same datasets with `namespace` prefixed to each topic (environments sharing one cluster)."""
+        if not namespace:
+            return self
+        return Registry(dataclasses.replace(d, topic=namespace + d.topic) for d in self._datasets)
 
     def by_name(self, name: str) -> Dataset:
         """The dataset called `name`; KeyError if there is none."""
