@@ -25,7 +25,7 @@ from streamproc.settings import KafkaConnection, TopicSettings
 logger = logging.getLogger(__name__)
 
 # Errors aiokafka marks non-retriable although they mean "the cluster is not there right now".
-_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable, ProducerClosed)
+_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable, ProducerClosed, OSError, TimeoutError)
 
 
 class KafkaAdapterError(Exception):
@@ -49,7 +49,7 @@ def translate(exc: BaseException) -> KafkaAdapterError:
     if isinstance(exc, KafkaAdapterError):
         return exc
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, _UNAVAILABLE | OSError | TimeoutError) or getattr(exc, "retriable", False):
+    if isinstance(exc, _UNAVAILABLE) or getattr(exc, "retriable", False):
         return KafkaUnavailable(f"Kafka unavailable: {text}")
     return KafkaRejected(f"Kafka rejected the request: {text}")
 
@@ -156,6 +156,10 @@ class Producer:
             await producer.stop()
             raise
         self._producer = producer
+
+    async def probe(self) -> None:
+        """Raise KafkaUnavailable unless the cluster answers a metadata request now."""
+        await ensure_topics(self._conn, ())
 
     async def stop(self) -> None:
         """Flush and close; batches still unacknowledged after ack_timeout are failed, not waited for."""

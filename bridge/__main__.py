@@ -1,0 +1,79 @@
+"""`python -m bridge [all|relay|dlq-mirror]`: run the relay and/or the DLQ mirror until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from bridge.dlq_mirror import DlqMirror
+from bridge.relay import Relay
+from bridge.settings import BridgeSettings, SettingsError, load
+
+logger = logging.getLogger("bridge")
+
+COMMANDS = ("all", "relay", "dlq-mirror")
+
+
+class Service(Protocol):
+    def stop(self) -> None: ...
+    async def run(self) -> None: ...
+
+
+def build(settings: BridgeSettings, command: str) -> list[Service]:
+    services: list[Service] = []
+    if command in {"all", "relay"}:
+        services.append(Relay(settings))
+    if command in {"all", "dlq-mirror"}:
+        services.append(DlqMirror(settings))
+    return services
+
+
+async def serve(services: Sequence[Service]) -> int:
+    """Run until a signal (exit 0 after a graceful stop) or a service crash (the others stop, exit 1)."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def stop_all() -> None:
+        if not stopping.is_set():
+            stopping.set()
+            logger.info("stopping: in-flight batches finish first")
+        for service in services:
+            service.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_all)
+    tasks = [asyncio.create_task(service.run()) for service in services]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        stop_all()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    crashed = [o for o in outcomes if isinstance(o, BaseException)]
+    for exc in crashed:
+        logger.error("bridge service crashed", exc_info=exc)
+    return 1 if crashed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bridge", description=__doc__)
+    parser.add_argument("command", nargs="?", default="all", choices=COMMANDS, help="what to run (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load()
+    except SettingsError as exc:
+        sys.stderr.write(f"bridge: configuration error: {exc}\n")
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger.info("bridge %s starting with %r", args.command, settings)
+    return asyncio.run(serve(build(settings, args.command)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Bridge settings from the environment (BRIDGE_*, KAFKA_*, STREAMPROC_*_TOPIC), frozen, secrets hidden."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamproc.settings import KafkaConnection, SettingsError, TopicSettings, env_float, env_int, env_str, environ
+
+__all__ = ["AwsConnection", "BridgeSettings", "QueueRef", "SettingsError", "load"]
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsConnection:
+    """Where SQS answers; no endpoint means real AWS, no keys means boto's own credential chain."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AwsConnection:
+        region = env_str(env, "AWS_DEFAULT_REGION", env_str(env, "AWS_REGION", cls.region))
+        return cls(
+            endpoint_url=env_str(env, "BRIDGE_AWS_ENDPOINT_URL", env_str(env, "AWS_ENDPOINT_URL", "")) or None,
+            region=env_str(env, "BRIDGE_AWS_REGION", region),
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        )
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for an aioboto3 client."""
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.access_key_id and self.secret_access_key:
+            kwargs |= {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
+        return kwargs
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueRef:
+    """An SQS queue given by URL, or by name (resolved to a URL with GetQueueUrl at start)."""
+
+    url: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], prefix: str, default_name: str) -> QueueRef:
+        url = env_str(env, f"{prefix}_URL", "")
+        name = env_str(env, f"{prefix}_NAME", "")
+        if url and name:
+            msg = f"set {prefix}_URL or {prefix}_NAME, not both"
+            raise SettingsError(msg)
+        if url:
+            if not url.startswith(("http://", "https://")):
+                msg = f"{prefix}_URL={url!r} must be a queue URL: https://sqs.<region>.amazonaws.com/<account>/<name>"
+                raise SettingsError(msg)
+            return cls(url=url)
+        name = name or default_name
+        if not _QUEUE_NAME.match(name):
+            msg = f"{prefix}_NAME={name!r} must be 1-80 letters, digits, '-' or '_' (optionally ending in .fifo)"
+            raise SettingsError(msg)
+        return cls(name=name)
+
+    @property
+    def label(self) -> str:
+        """The queue's name, for logs and dead letters."""
+        return self.name or (self.url or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeSettings:
+    """Everything `python -m bridge` needs; `repr` shows no secret."""
+
+    aws: AwsConnection = field(default_factory=AwsConnection)
+    kafka: KafkaConnection = field(default_factory=KafkaConnection)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    queue: QueueRef = field(default_factory=lambda: QueueRef(name="s3-event-queue"))
+    dlq: QueueRef = field(default_factory=lambda: QueueRef(name="s3-event-dlq"))
+    wait_seconds: int = 20
+    max_messages: int = 10
+    pollers: int = 4
+    produce_timeout: float = 30.0
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+    stats_interval: float = 60.0
+    dlq_group: str = "bridge-dlq-mirror"
+    dlq_max_records: int = 100
+    create_topics: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BridgeSettings:
+        """Build and validate; a SettingsError names the variable and what it accepts."""
+        backoff_initial = env_float(env, "BRIDGE_BACKOFF_INITIAL", cls.backoff_initial, 0.001)
+        backoff_cap = env_float(env, "BRIDGE_BACKOFF_CAP", cls.backoff_cap, 0.001)
+        if backoff_cap < backoff_initial:
+            msg = f"BRIDGE_BACKOFF_CAP={backoff_cap} must be >= BRIDGE_BACKOFF_INITIAL={backoff_initial}"
+            raise SettingsError(msg)
+        return cls(
+            aws=AwsConnection.from_env(env),
+            kafka=KafkaConnection.from_env(env),
+            topics=TopicSettings.from_env(env),
+            queue=QueueRef.from_env(env, "BRIDGE_QUEUE", "s3-event-queue"),
+            dlq=QueueRef.from_env(env, "BRIDGE_DLQ", "s3-event-dlq"),
+            wait_seconds=env_int(env, "BRIDGE_WAIT_SECONDS", cls.wait_seconds, 0, 20),
+            max_messages=env_int(env, "BRIDGE_MAX_MESSAGES", cls.max_messages, 1, 10),
+            pollers=env_int(env, "BRIDGE_POLLERS", cls.pollers, 1, 64),
+            produce_timeout=env_float(env, "BRIDGE_PRODUCE_TIMEOUT", cls.produce_timeout, 1.0),
+            backoff_initial=backoff_initial,
+            backoff_cap=backoff_cap,
+            stats_interval=env_float(env, "BRIDGE_STATS_INTERVAL", cls.stats_interval, 0.0),
+            dlq_group=env_str(env, "BRIDGE_DLQ_GROUP", cls.dlq_group),
+            dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
+            create_topics=_env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
+            log_level=_env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+        )
+
+
+def _env_bool(env: Mapping[str, str], var: str, *, default: bool) -> bool:
+    raw = env.get(var, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    msg = f"{var}={raw!r} must be true or false (also 1/0, yes/no, on/off)"
+    raise SettingsError(msg)
+
+
+def _env_choice(env: Mapping[str, str], var: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(env, var, default).upper()
+    if value not in choices:
+        msg = f"{var}={value!r} must be one of {', '.join(choices)}"
+        raise SettingsError(msg)
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> BridgeSettings:
+    """Settings from `env`, default the process environment (read here and nowhere else)."""
+    return BridgeSettings.from_env(environ() if env is None else env)

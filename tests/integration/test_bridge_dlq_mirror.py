@@ -1,0 +1,137 @@
+"""Dead letters on the real stack: a malformed SQS body reaches the SQS DLQ via Kafka, with its attributes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aioboto3
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bridge.dlq_mirror import DlqMirror
+from bridge.messages import SQS_MAX_BYTES, encode
+from bridge.relay import Relay
+from devstack.stack import Endpoints
+from streamproc.adapters.kafka import ensure_topics, project_topics
+from streamproc.events import DEAD_LETTER_DECODER, DeadLetter
+from tests.integration.test_bridge_support import (
+    bridge_settings,
+    consume,
+    eventually,
+    provision_unique,
+    queue_depth,
+    running,
+)
+
+
+async def _receive_all(sqs: Any, url: str, want: int) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+
+    async def enough() -> bool:
+        resp = await sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        got.extend(resp.get("Messages", []))
+        return len(got) >= want
+
+    await eventually(enough, f"{want} message(s) in the SQS DLQ")
+    return got
+
+
+def _attributes(message: dict[str, Any]) -> dict[str, str]:
+    return {name: spec["StringValue"] for name, spec in message.get("MessageAttributes", {}).items()}
+
+
+async def test_a_malformed_sqs_body_is_dead_lettered_and_lands_in_the_sqs_dlq_with_its_attributes(
+    stack: Endpoints, unique: str
+) -> None:
+    made = provision_unique(stack, unique)
+    settings = bridge_settings(stack, made, unique)
+    relay, mirror = Relay(settings), DlqMirror(settings)
+    session = aioboto3.Session()
+    async with session.client("sqs", **stack.aws.client_kwargs()) as sqs, running(relay, mirror):
+        sent = await sqs.send_message(QueueUrl=made.queue_url, MessageBody="this is {not json")
+        (record,) = await consume(stack.kafka_bootstrap_servers, settings.topics.deadletter, want=1)
+        (mirrored,) = await _receive_all(sqs, made.dlq_url, want=1)
+        await eventually(lambda: mirror.stats.committed == 1, "the mirror's commit")
+        await eventually(lambda: relay.stats.deleted == 2, "the test event and the malformed message deleted")
+        assert await queue_depth(sqs, made.queue_url) == 0
+    letter = DEAD_LETTER_DECODER.decode(record.value)
+    assert (letter.stage, letter.raw, letter.retriable) == ("bridge", "this is {not json", False)
+    assert (letter.source_queue, letter.source_message_id) == (f"events-{unique}", sent["MessageId"])
+    assert record.key == f"events-{unique}/{sent['MessageId']}".encode()
+    assert mirrored["Body"] == record.value.decode()
+    assert _attributes(mirrored) == {
+        "reason": letter.reason,
+        "error_class": letter.error_class,
+        "retriable": "false",
+        "stage": "bridge",
+        "queue": f"events-{unique}",
+        "message_id": sent["MessageId"],
+    }
+    assert relay.stats.dead_lettered == 1
+
+
+async def test_the_mirror_truncates_an_oversized_dead_letter_and_mirrors_a_record_that_is_not_one(
+    stack: Endpoints, unique: str
+) -> None:
+    made = provision_unique(stack, unique)
+    settings = bridge_settings(stack, made, unique)
+    await ensure_topics(settings.kafka, project_topics(settings.topics))
+    await _produce(
+        stack.kafka_bootstrap_servers, settings.topics.deadletter, [encode(_big_letter(made.bucket)), b"\x00garbage"]
+    )
+    mirror = DlqMirror(settings)
+    session = aioboto3.Session()
+    async with session.client("sqs", **stack.aws.client_kwargs()) as sqs, running(mirror):
+        messages = await _receive_all(sqs, made.dlq_url, want=2)
+        await eventually(lambda: mirror.stats.committed == 2, "the mirror's commit")
+    by_reason = {_attributes(m)["reason"]: m for m in messages}
+    truncated = by_reason["row failed validation"]
+    assert len(truncated["Body"].encode()) < SQS_MAX_BYTES
+    assert truncated["Body"].endswith("bytes kept]")
+    assert _attributes(truncated)["key"] == "big.csv"
+    assert _attributes(truncated)["line"] == "3"
+    (junk,) = [m for reason, m in by_reason.items() if reason.startswith("dead-letter record is not a dead letter")]
+    assert junk["Body"] == "\ufffdgarbage"
+    assert (_attributes(junk)["topic"], _attributes(junk)["offset"]) == (settings.topics.deadletter, "1")
+    assert mirror.stats.truncated == 1
+    assert await _committed(stack.kafka_bootstrap_servers, settings.dlq_group, settings.topics.deadletter) == 2
+
+
+def _big_letter(bucket: str) -> DeadLetter:
+    return DeadLetter(
+        stage="split",
+        reason="row failed validation",
+        error_class="ValidationError",
+        retriable=False,
+        occurred_at=datetime.now(UTC),
+        dataset="pharmacy_claims",
+        bucket=bucket,
+        key="big.csv",
+        line=3,
+        source_topic="ingest.objects",
+        source_partition=0,
+        source_offset=5,
+        raw="x" * (400 * 1024),
+    )
+
+
+async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=2 << 20)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, key=b"k", partition=0)
+    finally:
+        await producer.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+    return offset
