@@ -84,7 +84,16 @@ class Kafka:
 
     def _format(self, jvm: list[str], classpath: str, config: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = [*jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)]
+        cmd = [
+            *jvm,
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(config),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
         if done.returncode != 0:
             msg = f"kafka storage format failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
