@@ -82,6 +82,8 @@ def up(settings: StackSettings) -> UpResult:
         outcomes = list(pool.map(lambda svc: _bring_up(svc, settings.ready_timeout), todo))
     failures = [str(out) for out in outcomes if isinstance(out, StackError)]
     if failures:
+        # Leave nothing behind: stop what this call started before reporting the failure.
+        down(settings, only=[o for o in outcomes if isinstance(o, str)])
         raise StackError("\n".join(failures))
     endpoints = current_endpoints(settings)
     write_env_file(settings, endpoints)
