@@ -58,6 +58,9 @@ def stop_apps(settings: StackSettings) -> None:
 
 def ledger(database_url: str, keys: list[str]) -> list[dict[str, Any]]:
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        exists = conn.execute("SELECT to_regclass('ingest_files') IS NOT NULL AS ok").fetchone()
+        if not exists or not exists["ok"]:
+            return []  # the worker has not applied its migrations yet
         return conn.execute(
             "SELECT key, status, rows_read, rows_loaded, rows_dead_lettered, error_summary FROM ingest_files "
             "WHERE key = ANY(%s) ORDER BY key",
