@@ -24,7 +24,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
         broker=";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
         broker_credentials=_credentials(settings.kafka),
         store="memory://",
-        datadir=settings.data_dir or str(Path(tempfile.gettempdir()) / "streamproc" / settings.app_id),
+        datadir=str(_data_dir(settings)),
         web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -61,6 +61,15 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
 
     commands.install(app)
     return app, pipeline
+
+
+def _data_dir(settings: WorkerSettings) -> Path:
+    """Faust's working directory; Faust creates the last level only, so make its parents."""
+    path = (
+        Path(settings.data_dir) if settings.data_dir else Path(tempfile.gettempdir()) / "streamproc" / settings.app_id
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _credentials(kafka: KafkaConnection) -> Any:
