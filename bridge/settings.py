@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from streamproc.settings import KafkaConnection, SettingsError, TopicSettings, env_float, env_int, env_str, environ
+from streamproc.settings import (
+    AwsSettings,
+    KafkaConnection,
+    SettingsError,
+    TopicSettings,
+    env_float,
+    env_int,
+    env_str,
+    environ,
+)
 
 __all__ = ["AwsConnection", "BridgeSettings", "QueueRef", "SettingsError", "load"]
 
@@ -17,33 +25,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclass(frozen=True, kw_only=True)
-class AwsConnection:
-    """Where SQS answers; no endpoint means real AWS, no keys means boto's own credential chain."""
-
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AwsConnection:
-        region = env_str(env, "AWS_DEFAULT_REGION", env_str(env, "AWS_REGION", cls.region))
-        return cls(
-            endpoint_url=env_str(env, "BRIDGE_AWS_ENDPOINT_URL", env_str(env, "AWS_ENDPOINT_URL", "")) or None,
-            region=env_str(env, "BRIDGE_AWS_REGION", region),
-            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        )
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for an aioboto3 client."""
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        if self.access_key_id and self.secret_access_key:
-            kwargs |= {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
-        return kwargs
+# The bridge reaches AWS like the worker does; BRIDGE_AWS_ENDPOINT_URL / BRIDGE_AWS_REGION override.
+AwsConnection = AwsSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +90,7 @@ class BridgeSettings:
             msg = f"BRIDGE_BACKOFF_CAP={backoff_cap} must be >= BRIDGE_BACKOFF_INITIAL={backoff_initial}"
             raise SettingsError(msg)
         return cls(
-            aws=AwsConnection.from_env(env),
+            aws=AwsSettings.from_env(env, override_prefix="BRIDGE_"),
             kafka=KafkaConnection.from_env(env),
             topics=TopicSettings.from_env(env),
             queue=QueueRef.from_env(env, "BRIDGE_QUEUE", "s3-event-queue"),

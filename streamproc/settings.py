@@ -135,10 +135,16 @@ class AwsSettings:
     secret_access_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AwsSettings:
+    def from_env(cls, env: Mapping[str, str], override_prefix: str = "") -> AwsSettings:
+        """Standard AWS_* names; `<override_prefix>AWS_ENDPOINT_URL` / `..AWS_REGION` win when set."""
+        region = env_str(env, "AWS_DEFAULT_REGION", env_str(env, "AWS_REGION", cls.region))
+        endpoint = env_str(env, "AWS_ENDPOINT_URL", "")
+        if override_prefix:
+            region = env_str(env, f"{override_prefix}AWS_REGION", region)
+            endpoint = env_str(env, f"{override_prefix}AWS_ENDPOINT_URL", endpoint)
         return cls(
-            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            region=env_str(env, "AWS_DEFAULT_REGION", env_str(env, "AWS_REGION", cls.region)),
+            endpoint_url=endpoint or None,
+            region=region,
             access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
             secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
         )
