@@ -9,7 +9,7 @@ from typing import Any
 
 from mode import Service
 
-from streamproc.adapters.admin import TopicSpec, ensure_topics
+from streamproc.adapters.kafka import TopicSpec, ensure_topics
 from streamproc.adapters.postgres import Database
 from streamproc.adapters.producer import Producer
 from streamproc.adapters.s3 import S3Reader
@@ -26,7 +26,8 @@ def topic_specs(settings: WorkerSettings, registry: Registry) -> list[TopicSpec]
     """Every topic of the pipeline, with partitions, replication and retention from settings."""
     t = settings.topics
     names = [t.objects, t.deadletter, *(dataset.topic for dataset in registry)]
-    return [TopicSpec(name, t.partitions, t.replication, t.retention_ms) for name in names]
+    config = {"retention.ms": str(t.retention_ms)}
+    return [TopicSpec(name=name, partitions=t.partitions, replication=t.replication, config=config) for name in names]
 
 
 class Pipeline(Service):
