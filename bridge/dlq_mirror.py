@@ -7,11 +7,20 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from bridge.backoff import Backoff, sleep_unless
 from bridge.messages import DlqMessage, batches, dlq_message
+from bridge.relay import bridge_topics
 from bridge.settings import BridgeSettings
 from bridge.sqs import QueueError, Sqs
-from streamproc.adapters.kafka import BatchConsumer, InRecord, KafkaAdapterError, ensure_topics, project_topics
+from streamproc.shared.kafka import (
+    BatchConsumer,
+    CommitRejected,
+    KafkaRejected,
+    KafkaUnavailable,
+    Record,
+    ensure_topics,
+)
+from streamproc.shared.kafka.consumer import next_offsets
+from streamproc.shared.retry import Backoff, sleep_unless
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +48,9 @@ class DlqMirror:
         self.settings = settings
         self.stats = MirrorStats()
         self._sqs = Sqs(settings.aws)
-        self._consumer = BatchConsumer(settings.kafka, settings.topics.deadletter, settings.dlq_group)
+        self._consumer = BatchConsumer(
+            settings.kafka, [settings.topics.deadletter], settings.dlq_group, max_records=settings.dlq_max_records
+        )
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -78,9 +89,9 @@ class DlqMirror:
         while not self._stopping.is_set():
             try:
                 if self.settings.create_topics:
-                    await ensure_topics(self.settings.kafka, project_topics(self.settings.topics))
+                    await ensure_topics(self.settings.kafka, bridge_topics(self.settings))
                 await self._consumer.start()
-            except KafkaAdapterError as exc:
+            except (KafkaUnavailable, KafkaRejected) as exc:
                 self.stats.errors += 1
                 delay = backoff.next()
                 logger.warning("dlq-mirror: Kafka not reachable (%s); next try in %.1fs", exc, delay)
@@ -93,8 +104,8 @@ class DlqMirror:
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_cap)
         while not self._stopping.is_set():
             try:
-                records = await self._consumer.fetch(POLL_MS, self.settings.dlq_max_records)
-            except KafkaAdapterError as exc:
+                records = await self._consumer.fetch(POLL_MS)
+            except (KafkaUnavailable, KafkaRejected) as exc:
                 self.stats.errors += 1
                 delay = backoff.next()
                 logger.warning("dlq-mirror: fetch failed (%s); next try in %.1fs", exc, delay)
@@ -108,7 +119,7 @@ class DlqMirror:
                 return  # stopping with part of the batch unsent: not committed, so fetched again next time
             await self._commit(records)
 
-    async def _deliver(self, url: str, records: list[InRecord]) -> bool:
+    async def _deliver(self, url: str, records: list[Record]) -> bool:
         """Send every record's message, retrying refused ones with capped backoff; False if stopped first."""
         messages = [dlq_message(r.value, topic=r.topic, partition=r.partition, offset=r.offset) for r in records]
         for record, message in zip(records, messages, strict=True):
@@ -134,9 +145,7 @@ class DlqMirror:
             if await sleep_unless(self._stopping, delay):
                 return False
 
-    async def _send(
-        self, url: str, chosen: list[int], messages: list[DlqMessage], records: list[InRecord]
-    ) -> list[int]:
+    async def _send(self, url: str, chosen: list[int], messages: list[DlqMessage], records: list[Record]) -> list[int]:
         """One SendMessageBatch; returns the indexes (into records) SQS did not accept."""
         try:
             refused = await self._sqs.send(url, [messages[i] for i in chosen])
@@ -162,10 +171,10 @@ class DlqMirror:
         self.stats.truncated += sum(messages[i].truncated for i in accepted)
         return failed
 
-    async def _commit(self, records: list[InRecord]) -> None:
+    async def _commit(self, records: list[Record]) -> None:
         try:
-            await self._consumer.commit(records)
-        except KafkaAdapterError as exc:
+            await self._consumer.commit(next_offsets(records))
+        except (CommitRejected, KafkaUnavailable, KafkaRejected) as exc:
             # A rebalance moved the partitions: the new owner mirrors them again (a duplicate, never a gap).
             self.stats.errors += 1
             logger.warning("dlq-mirror: commit of %d record(s) failed: %s", len(records), exc)

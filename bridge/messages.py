@@ -10,9 +10,8 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from streamproc.events import ENCODER, DeadLetter, ObjectEvent
+from streamproc.shared import deadletters
 
-# A dead letter keeps at most this much of an undecodable body, so it always fits a Kafka record.
-RAW_LIMIT = 256 * 1024
 TEST_EVENT = "s3:TestEvent"
 
 
@@ -55,7 +54,7 @@ _RECORD = msgspec.json.Decoder(_S3Record)
 
 
 class Failure(msgspec.Struct, frozen=True, kw_only=True):
-    """Part of a message that could not be decoded: why, and the raw text."""
+    """Part of a message that could not be decoded: why, and the raw text (never put in a dead letter as is)."""
 
     reason: str
     error_class: str
@@ -145,18 +144,14 @@ def truncate_utf8(text: str, limit: int, marker: str) -> str:
     return head + marker.format(kept=len(head.encode("utf-8")), total=len(data))
 
 
-def bridge_dead_letter(failure: Failure, *, queue: str, message_id: str, now: datetime) -> DeadLetter:
-    """The dead letter for a body (or record) the relay cannot turn into an object event."""
-    raw = truncate_utf8(failure.raw, RAW_LIMIT, "...[truncated by bridge: {kept} of {total} bytes kept]")
-    return DeadLetter(
+def bridge_dead_letter(failure: Failure, *, queue: str, message_id: str) -> DeadLetter:
+    """The dead letter for a body (or record) the relay cannot turn into an object event: no body verbatim."""
+    return deadletters.unparsed(
         stage="bridge",
+        body=failure.raw,
         reason=failure.reason,
         error_class=failure.error_class,
-        retriable=False,
-        occurred_at=now,
-        raw=raw,
-        source_queue=queue,
-        source_message_id=message_id,
+        queue=(queue, message_id),
     )
 
 
@@ -213,7 +208,9 @@ def dlq_message(value: bytes | None, *, topic: str, partition: int, offset: int)
     """The SQS DLQ message for the dead-letter record at topic/partition/offset; never fails."""
     try:
         view = _VIEW.decode(value or b"")
+        text = (value or b"").decode("utf-8", errors="replace")
     except msgspec.DecodeError as exc:
+        text = deadletters.fingerprint(value) if value else ""
         view = _DeadLetterView(
             stage="dlq-mirror",
             reason=f"dead-letter record is not a dead letter: {exc}",
@@ -224,7 +221,7 @@ def dlq_message(value: bytes | None, *, topic: str, partition: int, offset: int)
             source_offset=offset,
         )
     attributes = _attributes(view)
-    text = _NOT_SQS.sub("\ufffd", (value or b"").decode("utf-8", errors="replace")) or "(empty dead-letter record)"
+    text = _NOT_SQS.sub("\ufffd", text) or "(empty dead-letter record)"
     body = truncate_utf8(text, SQS_MAX_BYTES - _attributes_size(attributes), TRUNCATED)
     return DlqMessage(body=body, attributes=attributes, truncated=body is not text)
 

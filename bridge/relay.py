@@ -7,16 +7,30 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
-from bridge.backoff import Backoff, sleep_unless, wait_either
 from bridge.messages import Decoded, bridge_dead_letter, decode_body, encode
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received, Sqs
-from streamproc.adapters.kafka import KafkaAdapterError, OutRecord, Producer, ensure_topics, project_topics
+from streamproc.shared.delivery import Verdict
+from streamproc.shared.errors import StreamprocError
+from streamproc.shared.kafka import (
+    KafkaRejected,
+    KafkaUnavailable,
+    OutRecord,
+    Producer,
+    TopicSpec,
+    ensure_topics,
+    topic_specs,
+)
+from streamproc.shared.retry import Backoff, sleep_unless, wait_either
 
 logger = logging.getLogger(__name__)
+
+
+def bridge_topics(settings: BridgeSettings) -> list[TopicSpec]:
+    """The topics the bridge writes and reads: object events and dead letters."""
+    return topic_specs(settings.topics, (settings.topics.objects, settings.topics.deadletter))
 
 
 @dataclass
@@ -46,12 +60,12 @@ class QueuePort(Protocol):
 
 
 class ProducerPort(Protocol):
-    """What the relay needs from Kafka (streamproc.adapters.kafka.Producer; a fake in unit tests)."""
+    """What the relay needs from Kafka (streamproc.shared.kafka.Producer; a fake in unit tests)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def probe(self) -> None: ...
-    async def send_all(self, records: Sequence[OutRecord]) -> list[KafkaAdapterError | None]: ...
+    async def send_all(self, records: Sequence[OutRecord]) -> list[Verdict]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,9 +153,9 @@ class Relay:
         while not self._stopping.is_set():
             try:
                 if start_producer and self.settings.create_topics:
-                    await ensure_topics(self.settings.kafka, project_topics(self.settings.topics))
+                    await ensure_topics(self.settings.kafka, bridge_topics(self.settings))
                 await (self._producer.start() if start_producer else self._producer.probe())
-            except KafkaAdapterError as exc:
+            except (KafkaUnavailable, KafkaRejected) as exc:
                 self.stats.errors += 1
                 delay = backoff.next()
                 logger.warning("relay: cannot use Kafka (%s); next try in %.1fs", exc, delay)
@@ -188,7 +202,7 @@ class Relay:
         records = [r for p in plans for r in p.records]
         results = iter(await self._producer.send_all(records) if records else [])
         done: list[_Plan] = []
-        failure: KafkaAdapterError | None = None
+        failure: Verdict = None
         for plan in plans:
             mine = [next(results) for _ in plan.records]
             events = len(plan.decoded.events)  # a plan's event records come before its dead letters
@@ -208,11 +222,8 @@ class Relay:
         decoded = decode_body(message.body)
         topics = self.settings.topics
         records = [OutRecord(topic=topics.objects, key=e.message_key.encode(), value=encode(e)) for e in decoded.events]
-        now = datetime.now(UTC)
         for failure in decoded.failures:
-            letter = bridge_dead_letter(
-                failure, queue=self.settings.queue.label, message_id=message.message_id, now=now
-            )
+            letter = bridge_dead_letter(failure, queue=self.settings.queue.label, message_id=message.message_id)
             records.append(OutRecord(topic=topics.deadletter, key=letter.message_key.encode(), value=encode(letter)))
             logger.warning("relay: message %s is dead-lettered: %s", message.message_id, failure.reason[:200])
         if message.receive_count > 1:
@@ -236,7 +247,7 @@ class Relay:
             for name in plan.decoded.ignored:
                 logger.info("relay: %s record in message %s ignored", name, plan.message.message_id)
 
-    def _kafka_failed(self, error: KafkaAdapterError, kept: int) -> None:
+    def _kafka_failed(self, error: StreamprocError, kept: int) -> None:
         """Stop receiving until Kafka answers again; messages not deleted return after their visibility timeout."""
         logger.warning("relay: produce failed (%s); %d message(s) left in SQS", error, kept)
         if self._kafka_ok.is_set():

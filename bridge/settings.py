@@ -1,4 +1,4 @@
-"""Bridge settings from the environment (BRIDGE_*, KAFKA_*, STREAMPROC_*_TOPIC), frozen, secrets hidden."""
+"""Bridge settings from the environment (BRIDGE_*, KAFKA_*, AWS_*, STREAMPROC_*), frozen, secrets hidden."""
 
 from __future__ import annotations
 
@@ -6,27 +6,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from streamproc.settings import (
+from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
     SettingsError,
     TopicSettings,
+    env_bool,
+    env_choice,
     env_float,
     env_int,
     env_str,
     environ,
 )
 
-__all__ = ["AwsConnection", "BridgeSettings", "QueueRef", "SettingsError", "load"]
+__all__ = ["BridgeSettings", "QueueRef", "SettingsError", "load"]
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-# The bridge reaches AWS like the worker does; BRIDGE_AWS_ENDPOINT_URL / BRIDGE_AWS_REGION override.
-AwsConnection = AwsSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +60,7 @@ class QueueRef:
 class BridgeSettings:
     """Everything `python -m bridge` needs; `repr` shows no secret."""
 
-    aws: AwsConnection = field(default_factory=AwsConnection)
+    aws: AwsSettings = field(default_factory=AwsSettings)
     kafka: KafkaConnection = field(default_factory=KafkaConnection)
     topics: TopicSettings = field(default_factory=TopicSettings)
     queue: QueueRef = field(default_factory=lambda: QueueRef(name="s3-event-queue"))
@@ -90,11 +86,11 @@ class BridgeSettings:
             msg = f"BRIDGE_BACKOFF_CAP={backoff_cap} must be >= BRIDGE_BACKOFF_INITIAL={backoff_initial}"
             raise SettingsError(msg)
         return cls(
-            aws=AwsSettings.from_env(env, override_prefix="BRIDGE_"),
+            aws=AwsSettings.from_env(env),
             kafka=KafkaConnection.from_env(env),
             topics=TopicSettings.from_env(env),
-            queue=QueueRef.from_env(env, "BRIDGE_QUEUE", "s3-event-queue"),
-            dlq=QueueRef.from_env(env, "BRIDGE_DLQ", "s3-event-dlq"),
+            queue=QueueRef.from_env(env, "STREAMPROC_QUEUE", "s3-event-queue"),
+            dlq=QueueRef.from_env(env, "STREAMPROC_DLQ", "s3-event-dlq"),
             wait_seconds=env_int(env, "BRIDGE_WAIT_SECONDS", cls.wait_seconds, 0, 20),
             max_messages=env_int(env, "BRIDGE_MAX_MESSAGES", cls.max_messages, 1, 10),
             pollers=env_int(env, "BRIDGE_POLLERS", cls.pollers, 1, 64),
@@ -104,27 +100,9 @@ class BridgeSettings:
             stats_interval=env_float(env, "BRIDGE_STATS_INTERVAL", cls.stats_interval, 0.0),
             dlq_group=env_str(env, "BRIDGE_DLQ_GROUP", cls.dlq_group),
             dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
-            create_topics=_env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
-            log_level=_env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
+            log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
         )
-
-
-def _env_bool(env: Mapping[str, str], var: str, *, default: bool) -> bool:
-    raw = env.get(var, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE | _FALSE:
-        return raw in _TRUE
-    msg = f"{var}={raw!r} must be true or false (also 1/0, yes/no, on/off)"
-    raise SettingsError(msg)
-
-
-def _env_choice(env: Mapping[str, str], var: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(env, var, default).upper()
-    if value not in choices:
-        msg = f"{var}={value!r} must be one of {', '.join(choices)}"
-        raise SettingsError(msg)
-    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> BridgeSettings:

@@ -13,7 +13,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bridge.messages import DlqMessage
-from bridge.settings import AwsConnection, QueueRef
+from bridge.settings import QueueRef
+from streamproc.shared.errors import TerminalError, TransientError
+from streamproc.shared.settings import AwsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +30,15 @@ _TRANSIENT_CODES = {
 }
 
 
-class QueueError(Exception):
-    """An SQS call failed; `retriable` says whether trying again can help."""
-
-    retriable = False
-
-
-class QueueUnavailable(QueueError):
+class QueueUnavailable(TransientError):
     """SQS unreachable, throttling or failing on its side: retry with backoff."""
 
-    retriable = True
 
-
-class QueueRejected(QueueError):
+class QueueRejected(TerminalError):
     """SQS refused the request itself (queue missing, access denied, bad parameter)."""
+
+
+QueueError = (QueueUnavailable, QueueRejected)  # what every SQS call may raise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +60,7 @@ class SendFailure:
     sender_fault: bool
 
 
-def _translate(exc: Exception) -> QueueError:
+def _translate(exc: Exception) -> QueueUnavailable | QueueRejected:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
@@ -76,7 +73,7 @@ def _translate(exc: Exception) -> QueueError:
 class Sqs:
     """One aioboto3 SQS client, opened in start() and closed in stop()."""
 
-    def __init__(self, aws: AwsConnection, *, read_timeout: float = 60.0) -> None:
+    def __init__(self, aws: AwsSettings, *, read_timeout: float = 60.0) -> None:
         self._aws = aws
         self._config = Config(
             connect_timeout=5, read_timeout=read_timeout, retries={"mode": "standard", "max_attempts": 3}

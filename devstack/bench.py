@@ -17,7 +17,6 @@ from devstack import stack
 from devstack.harness import Harness, running_pipeline
 from devstack.settings import StackSettings
 from streamproc import samples
-from streamproc.sinks import SinkConsumer
 
 
 async def _fanout_only(endpoints: stack.Endpoints, body: bytes, rows: int) -> tuple[float, str]:
@@ -36,16 +35,7 @@ async def _fanout_only(endpoints: stack.Endpoints, body: bytes, rows: int) -> tu
 async def _sink_only(h: Harness, rows: int) -> str:
     """One sink consumer drains the topic the fan-out filled, from the earliest offset."""
     dataset = h.registry.by_name("pharmacy_claims")
-    sink = SinkConsumer(
-        dataset=dataset,
-        group_id=f"bench-{h.unique}",
-        kafka=h.settings.kafka,
-        db=h.pipeline.db,
-        producer=h.pipeline.producer,
-        deadletter_topic=h.settings.topics.deadletter,
-        batch_size=h.settings.sink_batch_size,
-        batch_seconds=h.settings.sink_batch_seconds,
-    )
+    sink = h.pipeline.new_sink(dataset, group_id=f"bench-{h.unique}")
     stopping = asyncio.Event()
     t0 = time.perf_counter()
     task = asyncio.create_task(sink.run(stopping))

@@ -17,10 +17,11 @@ from psycopg.rows import dict_row
 
 from devstack.stack import Endpoints
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.events import ObjectEvent
+from streamproc.events import ENCODER, ObjectEvent
 from streamproc.fanout import Position
 from streamproc.pipeline import Pipeline
-from streamproc.settings import AwsSettings, KafkaConnection, TopicSettings, WorkerSettings
+from streamproc.settings import WorkerSettings
+from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 
 FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 
@@ -74,8 +75,6 @@ class Harness:
 
 
 def _encode(event: ObjectEvent) -> bytes:
-    from streamproc.events import ENCODER
-
     return ENCODER.encode(event)
 
 
@@ -95,12 +94,14 @@ async def running_pipeline(
     async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as conn:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     database_url = f"{server_url}?options=-csearch_path%3D{schema}"
-    registry = load_registry(extra_datasets).with_topic_namespace(f"{unique}.")
     settings = WorkerSettings(
         app_id=f"test-{unique}",
         kafka=KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers),
         topics=TopicSettings(
-            objects=f"ingest.objects.{unique}", deadletter=f"ingest.deadletter.{unique}", partitions=3
+            namespace=f"{unique}.",
+            objects=f"{unique}.ingest.objects",
+            deadletter=f"{unique}.ingest.deadletter",
+            partitions=3,
         ),
         aws=AwsSettings(
             endpoint_url=stack.aws.url,
@@ -111,6 +112,7 @@ async def running_pipeline(
         database_url=database_url,
         **{"sink_batch_size": 2000, "sink_batch_seconds": 0.2, "retry_backoff_cap": 2.0, **overrides},
     )
+    registry = load_registry(extra_datasets).qualified(settings.topics)
     bucket = f"pipe-{unique}"
     session = aioboto3.Session()
     async with session.client("s3", **stack.aws.client_kwargs()) as s3:

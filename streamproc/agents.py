@@ -13,7 +13,8 @@ from streamproc import commands
 from streamproc.datasets.registry import Registry
 from streamproc.fanout import Position
 from streamproc.pipeline import Pipeline
-from streamproc.settings import KafkaConnection, WorkerSettings
+from streamproc.settings import WorkerSettings
+from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
 

@@ -7,5 +7,5 @@ from streamproc.datasets.registry import load_registry
 from streamproc.settings import WorkerSettings
 
 settings = WorkerSettings.from_env()
-registry = load_registry(settings.extra_datasets).with_topic_namespace(settings.topics.namespace)
+registry = load_registry(settings.extra_datasets).qualified(settings.topics)
 app, pipeline = create_app(settings, registry)

@@ -1,46 +1,61 @@
-"""Fan-out of one object event: stream the file, validate rows, emit row events and dead letters, keep the ledger."""
+"""Fan-out of one object event: stream the file, validate rows, emit row events and dead letters, keep the ledger.
+
+`FanOut.handle` never raises (Faust acks an event even when the agent raises): a terminal error fails
+the file with a dead letter; transient errors are retried in place at their own grain: a ledger call
+is repeated, a broken S3 stream is read again without emitting a line twice, records Kafka did not
+take are sent again, and records handed over but not yet acknowledged are awaited, never re-sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TypeVar
 
 import msgspec
 
-from streamproc.adapters.postgres import Database, SplitCounts
-from streamproc.adapters.s3 import ObjectUnreadable, S3Reader
 from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
+from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import ENCODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent, Provenance
-from streamproc.parsing import CsvFileParser, FileRejected, RejectedRow, ValidRow
-from streamproc.retry import retry_transient
+from streamproc.ledger import FAILED, SplitCounts
+from streamproc.parsing import CsvFileParser, FileRejected, Parsed, RejectedRow, ValidRow
+from streamproc.ports import FileLedger, ObjectStore, RecordProducer
+from streamproc.shared import deadletters
+from streamproc.shared.delivery import Delivery, confirm
+from streamproc.shared.errors import TerminalError, TransientError
+from streamproc.shared.logs import describe
+from streamproc.shared.retry import Backoff, retry_transient
 
 logger = logging.getLogger(__name__)
 
-
-class Producer(Protocol):
-    """What the fan-out needs from Kafka: enqueue a record, get a future of its acknowledgement."""
-
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]: ...
-    async def wait(self, pending: list[asyncio.Future[Any]]) -> None: ...
+T = TypeVar("T")
+Item = tuple[bytes, bytes]
 
 
 @dataclass
 class FanOutStats:
+    """Counters since start (read by the stats page and the metrics)."""
+
     files: int = 0
     files_failed: int = 0
     rows_emitted: int = 0
     rows_rejected: int = 0
     dead_letters: int = 0
+    bytes_read: int = 0
+    stream_retries: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+
+    def finished(self, status: str) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
 
 
 @dataclass(frozen=True)
 class Position:
+    """Where an object event was read: for dead letters of undecodable events."""
+
     topic: str
     partition: int
     offset: int
@@ -53,152 +68,221 @@ class FanOut:
         self,
         *,
         registry: Registry,
-        db: Database,
-        s3: S3Reader,
-        producer: Producer,
-        deadletter_topic: str,
+        ledger: FileLedger,
+        store: ObjectStore,
+        producer: RecordProducer,
+        letters: DeadLetterWriter,
         window: int = 20_000,
         backoff_cap: float = 30.0,
     ) -> None:
         self.registry = registry
-        self.db = db
-        self.s3 = s3
+        self.ledger = ledger
+        self.store = store
         self.producer = producer
-        self.deadletter_topic = deadletter_topic
+        self.letters = letters
         self.window = window
         self.backoff_cap = backoff_cap
         self.stats = FanOutStats()
 
+    def backoff(self) -> Backoff:
+        return Backoff(0.2, self.backoff_cap)
+
+    async def retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retry_transient(op, what=what, backoff=self.backoff())
+
     async def handle(self, raw: bytes, where: Position) -> None:
+        """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
         try:
             event = OBJECT_EVENT_DECODER.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            logger.warning("undecodable object event at %s/%d@%d: %s", where.topic, where.partition, where.offset, exc)
-            letter = _letter(
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            logger.warning("undecodable object event at %s/%d@%d", where.topic, where.partition, where.offset)
+            letter = deadletters.unparsed(
+                stage="split",
+                body=raw,
                 reason=f"undecodable object event: {exc}",
                 error_class=type(exc).__name__,
-                source_topic=where.topic,
-                source_partition=where.partition,
-                source_offset=where.offset,
-                raw=raw[:65536].decode("utf-8", "replace"),
+                source=(where.topic, where.partition, where.offset),
             )
-            await self._retry(lambda: self._dead_letter(letter), "dead letter")
+            await self._write_letter_or_log(letter)
             return
         try:
-            await self._retry(lambda: self._ingest(event), f"s3://{event.bucket}/{event.key}")
+            await self._ingest(event)
         except Exception as exc:
             # A bug or an unexpected terminal error: the event is acked by Faust anyway, so say it loudly.
-            logger.exception("s3://%s/%s: failed with %s", event.bucket, event.key, type(exc).__name__)
+            logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
             await self._fail_unexpected(event, exc)
 
-    async def _retry(self, op: Callable[[], Awaitable[None]], what: str) -> None:
-        await retry_transient(op, what=what, cap=self.backoff_cap)
-
     async def _ingest(self, event: ObjectEvent) -> None:
-        file_id = await self.db.begin_file(event)
-        parser = CsvFileParser(self.registry, event.key, gzip=event.key.lower().endswith(".gz"))
-        pending: list[asyncio.Future[Any]] = []
+        file_id = await self.retry(lambda: self.ledger.begin_file(event), f"ledger s3://{event.bucket}/{event.key}")
+        split = _Split(self, event)
         try:
-            async for chunk in self.s3.chunks(event.bucket, event.key, event.version_id):
-                pending += [await self._emit(item, event, parser.dataset) for item in parser.feed(chunk)]
-                if len(pending) >= self.window:
-                    await self.producer.wait(pending)
-                    pending.clear()
-            pending += [await self._emit(item, event, parser.dataset) for item in parser.close()]
-            await self.producer.wait(pending)
-        except (FileRejected, ObjectUnreadable) as exc:
-            await self.producer.wait(pending)
-            await self._fail(file_id, event, parser, exc)
+            parser = await split.run()
+        except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
+            await split.settle()
+            await self._fail(file_id, event, split.counts(), exc)
             return
-        status = await self.db.finish_split(file_id, _counts(parser))
+        counts = split.counts(parser)
+        status = await self.retry(lambda: self.ledger.finish_split(file_id, counts), "ledger finish")
         self.stats.files += 1
-        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+        self.stats.finished(status)
         logger.info(
-            "s3://%s/%s: %s, dataset %s, %d rows read, %d valid, %d rejected",
-            event.bucket, event.key, status, parser.dataset.name if parser.dataset else "-",
-            parser.rows_read, parser.rows_valid, parser.rows_rejected,
+            "s3://%s/%s: split %s, dataset %s, %d rows read, %d valid, %d rejected",
+            event.bucket, event.key, status, counts.dataset or "-", counts.rows_read, counts.rows_valid,
+            counts.rows_rejected,
         )  # fmt: skip
 
-    async def _emit(
-        self, item: ValidRow | RejectedRow, event: ObjectEvent, dataset: Dataset | None
-    ) -> asyncio.Future[Any]:
-        if dataset is None:
-            msg = "the parser yielded a row before it recognised the dataset"
-            raise RuntimeError(msg)
-        if isinstance(item, ValidRow):
-            provenance = Provenance(
-                bucket=event.bucket, key=event.key, version=event.version, line=item.line, event_time=event.event_time
-            )
-            value = ENCODER.encode(dataset.event(item.row, provenance))
-            key = dataset.key_of(item.row).encode()
-            self.stats.rows_emitted += 1
-            return await self.producer.send(dataset.topic, value, key)
-        self.stats.rows_rejected += 1
-        letter = _letter(
-            reason="row failed validation: " + "; ".join(f"{e.field}: {e.rule}" for e in item.errors),
-            error_class=item.error_class,
-            dataset=dataset.name,
-            bucket=event.bucket,
-            key=event.key,
-            version=event.version,
-            line=item.line,
-            errors=item.errors,
-            raw=item.raw_masked,
-        )
-        return await self._send_letter(letter)
-
-    async def _fail(
-        self, file_id: int, event: ObjectEvent, parser: CsvFileParser, exc: FileRejected | ObjectUnreadable
-    ) -> None:
+    async def _fail(self, file_id: int, event: ObjectEvent, counts: SplitCounts, exc: Exception) -> None:
         reason = exc.reason if isinstance(exc, FileRejected) else str(exc)
         error_class = exc.error_class if isinstance(exc, FileRejected) else type(exc).__name__
-        dataset = parser.dataset.name if parser.dataset else None
-        letter = _letter(
-            reason=reason,
-            error_class=error_class,
-            dataset=dataset,
+        letter = deadletters.file_failed(
             bucket=event.bucket,
             key=event.key,
             version=event.version,
+            dataset=counts.dataset,
+            reason=reason,
+            error_class=error_class,
         )
-        await self._dead_letter(letter)
-        await self.db.fail_file(file_id, reason, _counts(parser))
+        await self.letters.write([letter])
+        self.stats.dead_letters += 1
+        await self.retry(lambda: self.ledger.fail_file(file_id, reason, counts), "ledger fail")
         self.stats.files_failed += 1
-        self.stats.by_status["FAILED"] = self.stats.by_status.get("FAILED", 0) + 1
+        self.stats.finished(FAILED)
         logger.warning("s3://%s/%s: FAILED (%s)", event.bucket, event.key, error_class)
 
     async def _fail_unexpected(self, event: ObjectEvent, exc: Exception) -> None:
-        letter = _letter(
-            reason=f"unexpected error while ingesting: {type(exc).__name__}",
-            error_class=type(exc).__name__,
+        reason = f"unexpected error while ingesting: {describe(exc)}"
+        letter = deadletters.file_failed(
             bucket=event.bucket,
             key=event.key,
             version=event.version,
+            dataset=None,
+            reason=reason,
+            error_class=type(exc).__name__,
         )
         try:
-            await self._dead_letter(letter)
-            file_id = await self.db.begin_file(event)
-            await self.db.fail_file(file_id, letter.reason, SplitCounts(dataset=None))
+            await self.letters.write([letter])
+            file_id = await self.ledger.begin_file(event)
+            await self.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
         except Exception:
             logger.exception("s3://%s/%s: could not record the failure", event.bucket, event.key)
+        self.stats.files_failed += 1
+        self.stats.finished(FAILED)
 
-    async def _send_letter(self, letter: DeadLetter) -> asyncio.Future[Any]:
-        self.stats.dead_letters += 1
-        return await self.producer.send(self.deadletter_topic, ENCODER.encode(letter), letter.message_key.encode())
-
-    async def _dead_letter(self, letter: DeadLetter) -> None:
-        await self.producer.wait([await self._send_letter(letter)])
-
-
-def _letter(**fields: Any) -> DeadLetter:
-    return DeadLetter(stage="split", retriable=False, occurred_at=datetime.now(UTC), **fields)
+    async def _write_letter_or_log(self, letter: DeadLetter) -> None:
+        try:
+            await self.letters.write([letter])
+            self.stats.dead_letters += 1
+        except Exception:
+            logger.exception("could not write a dead letter for %s", letter.message_key)
 
 
-def _counts(parser: CsvFileParser) -> SplitCounts:
-    return SplitCounts(
-        dataset=parser.dataset.name if parser.dataset else None,
-        rows_read=parser.rows_read,
-        rows_valid=parser.rows_valid,
-        rows_rejected=parser.rows_rejected,
-        unknown_columns=len(parser.unknown_columns),
-    )
+class _Split:
+    """One pass over one object: emits each line once, however often the stream has to be read again."""
+
+    def __init__(self, fanout: FanOut, event: ObjectEvent) -> None:
+        self.fanout = fanout
+        self.event = event
+        self.parser: CsvFileParser | None = None
+        self.emitted_through = 0  # the highest line already handed to the producer
+        self.in_window = 0
+        self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
+
+    async def run(self) -> CsvFileParser:
+        """Stream, parse and emit the whole object; every record acknowledged when it returns."""
+        backoff = self.fanout.backoff()
+        while True:
+            self.parser = parser = self._new_parser()
+            try:
+                async for chunk in self.fanout.store.chunks(self.event.bucket, self.event.key, self.event.version_id):
+                    self.fanout.stats.bytes_read += len(chunk)
+                    await self._emit(parser.feed(chunk))
+                await self._emit(parser.close())
+            except TransientError as exc:
+                # The stream broke: read the object again; lines already emitted are skipped, not sent twice.
+                delay = backoff.next()
+                self.fanout.stats.stream_retries += 1
+                logger.warning("s3://%s/%s: %s; reading again in %.1fs", self.event.bucket, self.event.key, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            await self.settle()
+            return parser
+
+    def _new_parser(self) -> CsvFileParser:
+        return CsvFileParser(self.fanout.registry, self.event.key, gzip=self.event.key.lower().endswith(".gz"))
+
+    def counts(self, parser: CsvFileParser | None = None) -> SplitCounts:
+        p = parser or self.parser
+        if p is None:
+            return SplitCounts(dataset=None)
+        return SplitCounts(
+            dataset=p.dataset.name if p.dataset else None,
+            rows_read=p.rows_read,
+            rows_valid=p.rows_valid,
+            rows_rejected=p.rows_rejected,
+            unknown_columns=len(p.unknown_columns),
+        )
+
+    async def _emit(self, parsed: list[Parsed]) -> None:
+        fresh = [item for item in parsed if item.line > self.emitted_through]
+        if not fresh:
+            return
+        dataset = self.parser.dataset if self.parser else None
+        if dataset is None:
+            msg = "the parser yielded a row before it recognised the dataset"
+            raise RuntimeError(msg)
+        rows = [self._row(item, dataset) for item in fresh if isinstance(item, ValidRow)]
+        letters = [self._letter(item, dataset) for item in fresh if isinstance(item, RejectedRow)]
+        if rows:
+            await self._send(dataset.topic, rows)
+        if letters:
+            await self._send(self.fanout.letters.topic, [DeadLetterWriter.record(x) for x in letters])
+        stats = self.fanout.stats
+        stats.rows_emitted += len(rows)
+        stats.rows_rejected += len(letters)
+        stats.dead_letters += len(letters)
+        self.emitted_through = fresh[-1].line
+        self.in_window += len(fresh)
+        if self.in_window >= self.fanout.window:
+            await self.settle()
+
+    def _row(self, item: ValidRow, dataset: Dataset) -> Item:
+        e = self.event
+        provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=item.line, event_time=e.event_time)
+        return dataset.key_of(item.row).encode(), ENCODER.encode(dataset.event(item.row, provenance))
+
+    def _letter(self, item: RejectedRow, dataset: Dataset) -> DeadLetter:
+        e = self.event
+        return deadletters.row_rejected(
+            dataset=dataset.name,
+            bucket=e.bucket,
+            key=e.key,
+            version=e.version,
+            line=item.line,
+            errors=item.errors,
+            error_class=item.error_class,
+            raw_masked=item.raw_masked,
+        )
+
+    async def _send(self, topic: str, items: Sequence[Item]) -> None:
+        delivery = await self.fanout.producer.send(topic, items)
+        if delivery.error is not None:  # some batches never left: settle what did, then send the rest again
+            await self._confirm(topic, items, delivery)
+            return
+        self.pending.append((topic, items, delivery))
+
+    async def settle(self) -> None:
+        """Wait until everything handed over is acknowledged (the file's window)."""
+        pending, self.pending, self.in_window = self.pending, [], 0
+        for topic, items, delivery in pending:
+            await self._confirm(topic, items, delivery)
+
+    async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
+        producer = self.fanout.producer
+        await confirm(
+            delivery,
+            items,
+            lambda again: producer.send(topic, again),
+            patience=producer.ack_timeout,
+            backoff=self.fanout.backoff(),
+            what=f"s3://{self.event.bucket}/{self.event.key} -> {topic}",
+        )

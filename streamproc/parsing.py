@@ -11,6 +11,7 @@ from typing import Final, TypeAlias
 
 from streamproc.datasets import UNDECODABLE, Dataset, Layout, RejectedRow, ValidRow
 from streamproc.datasets.registry import Registry
+from streamproc.shared.errors import TerminalError
 
 __all__ = [  # RejectedRow and ValidRow are defined with the datasets, and are the parser's results
     "BadGzip", "BadHeader", "CsvFileParser", "EmptyObject", "FileRejected", "MissingColumns", "NoHeader", "Parsed",
@@ -22,10 +23,8 @@ MAX_RECORD_BYTES: Final = 1 << 20  # a longer record is rejected without being h
 _STEP: Final = 1 << 18  # bytes inflated or parsed at a time, whatever the chunk size
 
 
-class FileRejected(Exception):
-    """The whole object is refused: `reason` says why in words, `error_class` names the kind."""
-
-    retriable = False
+class FileRejected(TerminalError):
+    """The whole object is refused: `reason` says why in words (never a cell's value), `error_class` names the kind."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -280,7 +279,11 @@ class CsvFileParser:
         names = tuple(f.strip().lower() for f in fields)
         dataset = self.registry.recognise(self.key, names)
         if dataset is None:
-            msg = f"no dataset recognises {self.key!r} with header {list(names)}; known: {self.registry.describe()}"
+            # The first line may be data (a headerless file): say how many columns it has, never what they say.
+            msg = (
+                f"no dataset recognises {self.key!r}: its first line has {len(names)} column(s) and matches no "
+                f"dataset's required columns; known: {self.registry.describe()}"
+            )
             raise UnknownDataset(msg)
         layout = dataset.layout(names)
         if layout.missing:

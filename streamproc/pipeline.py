@@ -1,33 +1,39 @@
-"""The worker's long-lived parts (database, S3, producer, sinks) as one mode.Service the Faust app starts."""
+"""The worker's long-lived parts (database, S3, producer, fan-out, sinks) as one mode.Service the Faust app starts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 from mode import Service
 
-from streamproc.adapters.kafka import TopicSpec, ensure_topics
 from streamproc.adapters.postgres import Database
-from streamproc.adapters.producer import Producer
 from streamproc.adapters.s3 import S3Reader
+from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
+from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.fanout import FanOut
-from streamproc.retry import retry_transient
 from streamproc.settings import WorkerSettings
+from streamproc.shared.kafka import BatchConsumer, Producer, TopicSpec, ensure_topics, topic_specs
+from streamproc.shared.logs import install_safe_exceptions
+from streamproc.shared.retry import Backoff, retry_transient
 from streamproc.sinks import SinkConsumer
 
 logger = logging.getLogger(__name__)
 
 
-def topic_specs(settings: WorkerSettings, registry: Registry) -> list[TopicSpec]:
+def pipeline_topics(settings: WorkerSettings, registry: Registry) -> list[TopicSpec]:
     """Every topic of the pipeline, with partitions, replication and retention from settings."""
     t = settings.topics
-    names = [t.objects, t.deadletter, *(dataset.topic for dataset in registry)]
-    config = {"retention.ms": str(t.retention_ms)}
-    return [TopicSpec(name=name, partitions=t.partitions, replication=t.replication, config=config) for name in names]
+    return topic_specs(t, [t.objects, t.deadletter, *(dataset.topic for dataset in registry)])
+
+
+def sink_group(settings: WorkerSettings, dataset: Dataset) -> str:
+    """The consumer group of a dataset's sink: what `replay` resets."""
+    return f"{settings.app_id}-sink-{dataset.name}"
 
 
 class Pipeline(Service):
@@ -41,42 +47,55 @@ class Pipeline(Service):
         self.db = Database(settings.database_url)
         self.s3 = S3Reader(settings.aws.client_kwargs(), settings.s3_chunk_size)
         self.producer = Producer(settings.kafka)
+        self.letters = DeadLetterWriter(
+            self.producer, settings.topics.deadletter, backoff_cap=settings.retry_backoff_cap
+        )
         self.fanout = FanOut(
             registry=registry,
-            db=self.db,
-            s3=self.s3,
+            ledger=self.db,
+            store=self.s3,
             producer=self.producer,
-            deadletter_topic=settings.topics.deadletter,
+            letters=self.letters,
             window=settings.produce_window,
             backoff_cap=settings.retry_backoff_cap,
         )
-        self.sinks = [
-            SinkConsumer(
-                dataset=dataset,
-                group_id=f"{settings.app_id}-sink-{dataset.name}",
-                kafka=settings.kafka,
-                db=self.db,
-                producer=self.producer,
-                deadletter_topic=settings.topics.deadletter,
-                batch_size=settings.sink_batch_size,
-                batch_seconds=settings.sink_batch_seconds,
-                backoff_cap=settings.retry_backoff_cap,
-            )
-            for dataset in registry
-        ]
+        self.sinks = [self.new_sink(dataset) for dataset in registry]
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._sink_tasks: list[asyncio.Task[None]] = []
 
+    def new_sink(self, dataset: Dataset, *, group_id: str | None = None, **overrides: Any) -> SinkConsumer:
+        """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs."""
+        s = self.settings
+        options: dict[str, Any] = {
+            "batch_size": s.sink_batch_size,
+            "batch_seconds": s.sink_batch_seconds,
+            "backoff_cap": s.retry_backoff_cap,
+            **overrides,
+        }
+        source = partial(
+            BatchConsumer,
+            s.kafka,
+            [dataset.topic],
+            group_id or sink_group(s, dataset),
+            max_records=options["batch_size"],
+            fetch_max_bytes=64 << 20,
+            max_partition_fetch_bytes=16 << 20,
+        )
+        return SinkConsumer(dataset=dataset, source=source, store=self.db, letters=self.letters, **options)
+
     async def on_start(self) -> None:
-        await retry_transient(self._connect, what="pipeline start", cap=self.settings.retry_backoff_cap)
+        install_safe_exceptions()  # after Faust configured logging: no handler prints a driver's message
+        await retry_transient(
+            self._connect, what="pipeline start", backoff=Backoff(0.2, self.settings.retry_backoff_cap)
+        )
         if self.run_sinks:
             self._sink_tasks = [asyncio.create_task(self._keep_running(sink)) for sink in self.sinks]
         self.ready.set()
-        logger.info("pipeline ready: %d datasets, sinks %s", len(self.sinks), [s.group_id for s in self.sinks])
+        logger.info("pipeline ready: %d datasets, sinks %s", len(self.sinks), [s.dataset.name for s in self.sinks])
 
     async def _connect(self) -> None:
-        await ensure_topics(self.settings.kafka, topic_specs(self.settings, self.registry))
+        await ensure_topics(self.settings.kafka, pipeline_topics(self.settings, self.registry))
         await self.db.start()
         applied = await self.db.migrate(self.registry)
         if applied:
@@ -89,8 +108,8 @@ class Pipeline(Service):
             try:
                 await sink.run(self._stopping)
             except Exception:
-                # A sink must outlive broker outages: log, wait, start a new consumer.
-                logger.exception("sink %s stopped unexpectedly; restarting", sink.dataset.name)
+                # A sink must outlive broker outages: log (tracebacks render without driver text), wait, restart.
+                logger.exception("sink %s stopped; restarting", sink.dataset.name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
 

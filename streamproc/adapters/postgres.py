@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -16,6 +15,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from streamproc.adapters import sink_sql
 from streamproc.datasets import Dataset
 from streamproc.events import ObjectEvent
+from streamproc.ledger import RowRef, SplitCounts
+from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -30,45 +31,32 @@ WHERE id = ANY(%s) AND split_done AND status = 'PROCESSING'
 """
 
 
-class DatabaseError(Exception):
-    """A database operation failed; `retriable` says whether trying again can help."""
-
-    retriable = False
-
-
-class DatabaseUnavailable(DatabaseError):
+class DatabaseUnavailable(TransientError):
     """Connection refused or lost, pool exhausted, server shutting down: retry in place."""
 
-    retriable = True
+    @classmethod
+    def because(cls, what: str) -> DatabaseUnavailable:
+        return cls(f"database unavailable: {what}")
 
 
-class RejectedByDatabase(DatabaseError):
-    """The database refused the data itself (a value out of range, a constraint): dead-letter it."""
+class RejectedByDatabase(TerminalError):
+    """The database refused the data itself (a value out of range, a constraint): dead-letter it.
 
+    The message names the driver's error class and the SQLSTATE only: the driver's own text can
+    quote the offending value.
+    """
 
-@dataclass(frozen=True, kw_only=True)
-class SplitCounts:
-    """What the fan-out stage saw in one file."""
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
 
-    dataset: str | None
-    rows_read: int = 0
-    rows_valid: int = 0
-    rows_rejected: int = 0
-    unknown_columns: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class RowRef:
-    """Where one row came from: enough to find its file in the ledger."""
-
-    bucket: str
-    key: str
-    version: str
-    line: int
+    @classmethod
+    def because(cls, what: str, sqlstate: str | None) -> RejectedByDatabase:
+        return cls(f"the database refused the data: {what}", sqlstate)
 
 
 class Database:
-    """One connection pool; every public method is one transaction and raises only DatabaseError."""
+    """One connection pool; each public method is one transaction; raises DatabaseUnavailable or RejectedByDatabase."""
 
     def __init__(self, url: str, *, max_size: int = 4) -> None:
         self._url = url
@@ -262,15 +250,12 @@ class _translated:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, DatabaseError):
+        if exc is None or isinstance(exc, StreamprocError):
             return
-        message = f"{type(exc).__name__}: {_first_line(exc)}"
+        sqlstate = getattr(exc, "sqlstate", None)
+        # Never the driver's text: "invalid input syntax for type date: ..." quotes the value.
+        message = f"{type(exc).__name__} (SQLSTATE {sqlstate})" if sqlstate else type(exc).__name__
         if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
-            raise RejectedByDatabase(message) from exc
+            raise RejectedByDatabase.because(message, sqlstate) from exc
         if isinstance(exc, psycopg.Error | PoolTimeout | OSError):
-            raise DatabaseUnavailable(message) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    # Driver messages may quote a value ("DETAIL: Key (x)=(...)"): keep only the first line.
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseUnavailable.because(message) from exc

@@ -9,24 +9,18 @@ from typing import Any
 import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from streamproc.shared.errors import TerminalError, TransientError
+
 # Codes that mean "this object version cannot be read, and retrying will not change that".
 _TERMINAL = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "AccessDenied", "InvalidObjectState", "404", "403"}
 
 
-class ObjectError(Exception):
-    """Reading an object failed; `retriable` says whether trying again can help."""
-
-    retriable = False
-
-
-class ObjectUnreadable(ObjectError):
+class ObjectUnreadable(TerminalError):
     """The object is gone, forbidden or archived: the file fails with this reason."""
 
 
-class StorageUnavailable(ObjectError):
+class StorageUnavailable(TransientError):
     """Connection problems, throttling or a 5xx: retry in place."""
-
-    retriable = True
 
 
 class S3Reader:
@@ -66,7 +60,7 @@ class S3Reader:
             raise StorageUnavailable(msg) from exc
 
 
-def _classify(exc: ClientError) -> ObjectError:
+def _classify(exc: ClientError) -> ObjectUnreadable | StorageUnavailable:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

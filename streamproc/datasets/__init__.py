@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -15,12 +13,10 @@ import msgspec
 
 from streamproc.datasets._rules import Rule, Violation
 from streamproc.events import FieldError, Provenance, RowEvent, row_event_type
+from streamproc.shared.deadletters import UNMAPPED_ROW, masked_csv
 
 __all__ = ["Column", "Dataset", "Layout", "RejectedRow", "RowCheck", "Rule", "ValidRow"]
 
-MASK = "***"
-RAW_LIMIT = 16_384  # characters of a raw row kept for a dead letter
-UNMAPPED_ROW = "*** row withheld: its fields could not be mapped to the header ***"
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # what undecodable bytes become under surrogateescape
 
 # A check across fields of one row; it sees only the fields that passed their own rules.
@@ -209,11 +205,5 @@ class Layout:
         return ValidRow(line=line, row=result)
 
     def raw_masked(self, fields: Sequence[str]) -> str:
-        """The row re-serialised as CSV with PHI (and unknown) fields replaced by ***, cut at RAW_LIMIT."""
-        buffer = io.StringIO()
-        # The writer quotes only what holds its delimiter, quote or line terminator: so "\n", then drop it.
-        csv.writer(buffer, lineterminator="\n").writerow(MASK if i in self.masked else v for i, v in enumerate(fields))
-        raw = buffer.getvalue()[:-1]
-        if len(raw) > RAW_LIMIT:
-            raw = f"{raw[:RAW_LIMIT]}... [{len(raw) - RAW_LIMIT} more characters]"
-        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # undecodable bytes as U+FFFD
+        """The row as CSV with PHI (and unknown) fields masked: what a dead letter may show of it."""
+        return masked_csv(fields, self.masked)

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import streamproc.datasets as package
 from streamproc.datasets import Dataset
+from streamproc.shared.settings import TopicSettings
 
 
 class Registry:
@@ -35,11 +36,11 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry({', '.join(self._by_name)})"
 
-    def with_topic_namespace(self, namespace: str) -> Registry:
-        """The same datasets with `namespace` prefixed to each topic (environments sharing one cluster)."""
-        if not namespace:
+    def qualified(self, topics: TopicSettings) -> Registry:
+        """The same datasets with each topic name qualified by the topic namespace (environments sharing a cluster)."""
+        if not topics.namespace:
             return self
-        return Registry(dataclasses.replace(d, topic=namespace + d.topic) for d in self._datasets)
+        return Registry(dataclasses.replace(d, topic=topics.qualify(d.topic)) for d in self._datasets)
 
     def by_name(self, name: str) -> Dataset:
         """The dataset called `name`; KeyError if there is none."""

@@ -10,10 +10,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bridge.dlq_mirror import DlqMirror
 from bridge.messages import SQS_MAX_BYTES, encode
-from bridge.relay import Relay
+from bridge.relay import Relay, bridge_topics
 from devstack.stack import Endpoints
-from streamproc.adapters.kafka import ensure_topics, project_topics
 from streamproc.events import DEAD_LETTER_DECODER, DeadLetter
+from streamproc.shared.kafka import ensure_topics
 from tests.integration.test_bridge_support import (
     bridge_settings,
     consume,
@@ -57,7 +57,10 @@ async def test_a_malformed_sqs_body_is_dead_lettered_and_lands_in_the_sqs_dlq_wi
         await eventually(lambda: relay.stats.deleted == 2, "the test event and the malformed message deleted")
         assert await queue_depth(sqs, made.queue_url) == 0
     letter = DEAD_LETTER_DECODER.decode(record.value)
-    assert (letter.stage, letter.raw, letter.retriable) == ("bridge", "this is {not json", False)
+    assert (letter.stage, letter.retriable) == ("bridge", False)
+    assert letter.raw is not None
+    assert letter.raw.startswith("unparsed body withheld: 17 bytes")
+    assert "not json" not in mirrored["Body"]
     assert (letter.source_queue, letter.source_message_id) == (f"events-{unique}", sent["MessageId"])
     assert record.key == f"events-{unique}/{sent['MessageId']}".encode()
     assert mirrored["Body"] == record.value.decode()
@@ -77,7 +80,7 @@ async def test_the_mirror_truncates_an_oversized_dead_letter_and_mirrors_a_recor
 ) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    await ensure_topics(settings.kafka, project_topics(settings.topics))
+    await ensure_topics(settings.kafka, bridge_topics(settings))
     await _produce(
         stack.kafka_bootstrap_servers, settings.topics.deadletter, [encode(_big_letter(made.bucket)), b"\x00garbage"]
     )
@@ -93,7 +96,7 @@ async def test_the_mirror_truncates_an_oversized_dead_letter_and_mirrors_a_recor
     assert _attributes(truncated)["key"] == "big.csv"
     assert _attributes(truncated)["line"] == "3"
     (junk,) = [m for reason, m in by_reason.items() if reason.startswith("dead-letter record is not a dead letter")]
-    assert junk["Body"] == "\ufffdgarbage"
+    assert junk["Body"].startswith("unparsed body withheld: 8 bytes")
     assert (_attributes(junk)["topic"], _attributes(junk)["offset"]) == (settings.topics.deadletter, "1")
     assert mirror.stats.truncated == 1
     assert await _committed(stack.kafka_bootstrap_servers, settings.dlq_group, settings.topics.deadletter) == 2

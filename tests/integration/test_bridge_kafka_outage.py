@@ -16,7 +16,7 @@ from devstack.process import wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 from streamproc.events import OBJECT_EVENT_DECODER
-from streamproc.settings import KafkaConnection
+from streamproc.shared.settings import KafkaConnection
 from tests.integration.test_bridge_support import (
     bridge_settings,
     consume,

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from bridge.settings import AwsConnection, BridgeSettings, QueueRef
+from bridge.settings import BridgeSettings, QueueRef
 from devstack.provision import Provisioned, provision
 from devstack.settings import AwsNames
 from devstack.stack import Endpoints
-from streamproc.settings import KafkaConnection, TopicSettings
+from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 
 # Upper bounds for waiting on the real services; a healthy run takes a fraction of them.
 PATIENCE = 60.0
@@ -43,7 +43,7 @@ def provision_unique(stack: Endpoints, unique: str, *, visibility_timeout: int =
 def bridge_settings(stack: Endpoints, made: Provisioned, unique: str, **overrides: Any) -> BridgeSettings:
     """Settings pointing at this test's queues and topics, with short waits so tests stay fast."""
     settings = BridgeSettings(
-        aws=AwsConnection(
+        aws=AwsSettings(
             endpoint_url=stack.aws.url,
             region=stack.aws.region,
             access_key_id=stack.aws.access_key_id,
@@ -74,8 +74,8 @@ def bridge_env(settings: BridgeSettings) -> dict[str, str]:
         "STREAMPROC_OBJECTS_TOPIC": settings.topics.objects,
         "STREAMPROC_DEADLETTER_TOPIC": settings.topics.deadletter,
         "STREAMPROC_TOPIC_PARTITIONS": str(settings.topics.partitions),
-        "BRIDGE_QUEUE_URL": settings.queue.url or "",
-        "BRIDGE_DLQ_URL": settings.dlq.url or "",
+        "STREAMPROC_QUEUE_URL": settings.queue.url or "",
+        "STREAMPROC_DLQ_URL": settings.dlq.url or "",
         "BRIDGE_WAIT_SECONDS": str(settings.wait_seconds),
         "BRIDGE_PRODUCE_TIMEOUT": str(settings.produce_timeout),
         "BRIDGE_BACKOFF_INITIAL": str(settings.backoff_initial),

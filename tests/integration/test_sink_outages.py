@@ -35,13 +35,9 @@ def private_postgres(tmp_path: Path) -> Iterator[Postgres]:
 
 
 def _sink(h: Harness, unique: str) -> SinkConsumer:
-    return SinkConsumer(
-        dataset=h.registry.by_name("pharmacy_claims"),
+    return h.pipeline.new_sink(
+        h.registry.by_name("pharmacy_claims"),
         group_id=f"outage-{unique}",
-        kafka=h.settings.kafka,
-        db=h.pipeline.db,
-        producer=h.pipeline.producer,
-        deadletter_topic=h.settings.topics.deadletter,
         batch_size=500,
         batch_seconds=0.2,
         backoff_cap=1.0,

@@ -100,9 +100,10 @@ def test_a_body_over_the_sqs_limit_is_truncated_with_a_marker_never_dropped() ->
     assert values(message)["reason"] == ("String", "row failed validation")
 
 
-def test_a_record_that_is_not_a_dead_letter_is_still_mirrored_with_its_own_position() -> None:
-    message = dlq_message(b"\xff not json", topic="ingest.deadletter", partition=3, offset=77)
-    assert message.body == "\ufffd not json"
+def test_a_record_that_is_not_a_dead_letter_is_mirrored_with_its_position_but_not_its_body() -> None:
+    message = dlq_message(b"\xff not json M-SECRET", topic="ingest.deadletter", partition=3, offset=77)
+    assert message.body.startswith("unparsed body withheld: 19 bytes, sha256 ")
+    assert "SECRET" not in message.body
     attributes = values(message)
     assert attributes["reason"][1].startswith("dead-letter record is not a dead letter")
     assert (attributes["topic"], attributes["partition"], attributes["offset"]) == (

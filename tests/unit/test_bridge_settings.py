@@ -25,10 +25,10 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
 def test_every_variable_is_read() -> None:
     settings = load(
         {
-            "BRIDGE_AWS_ENDPOINT_URL": "http://127.0.0.1:35000",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:35000",
             "AWS_DEFAULT_REGION": "eu-west-1",
-            "BRIDGE_QUEUE_URL": "http://127.0.0.1:35000/123456789012/q",
-            "BRIDGE_DLQ_NAME": "my-dlq",
+            "STREAMPROC_QUEUE_URL": "http://127.0.0.1:35000/123456789012/q",
+            "STREAMPROC_DLQ_NAME": "my-dlq",
             "BRIDGE_WAIT_SECONDS": "1",
             "BRIDGE_MAX_MESSAGES": "5",
             "BRIDGE_POLLERS": "3",
@@ -58,7 +58,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.topics.objects, settings.topics.deadletter) == ("objects-x", "dead-x")
 
 
-def test_the_generic_aws_endpoint_is_used_when_no_bridge_one_is_set() -> None:
+def test_the_aws_endpoint_reaches_the_sqs_client() -> None:
     assert load({"AWS_ENDPOINT_URL": "http://moto:5000"}).aws.client_kwargs()["endpoint_url"] == "http://moto:5000"
 
 
@@ -73,9 +73,12 @@ def test_the_generic_aws_endpoint_is_used_when_no_bridge_one_is_set() -> None:
         ({"BRIDGE_PRODUCE_TIMEOUT": "0"}, "BRIDGE_PRODUCE_TIMEOUT"),
         ({"BRIDGE_BACKOFF_CAP": "0.1", "BRIDGE_BACKOFF_INITIAL": "1"}, "BRIDGE_BACKOFF_CAP"),
         ({"BRIDGE_STATS_INTERVAL": "-1"}, "BRIDGE_STATS_INTERVAL"),
-        ({"BRIDGE_QUEUE_URL": "http://x/1/q", "BRIDGE_QUEUE_NAME": "q"}, "BRIDGE_QUEUE_URL or BRIDGE_QUEUE_NAME"),
-        ({"BRIDGE_QUEUE_URL": "sqs://nope"}, "BRIDGE_QUEUE_URL"),
-        ({"BRIDGE_DLQ_NAME": "has spaces"}, "BRIDGE_DLQ_NAME"),
+        (
+            {"STREAMPROC_QUEUE_URL": "http://x/1/q", "STREAMPROC_QUEUE_NAME": "q"},
+            "STREAMPROC_QUEUE_URL or STREAMPROC_QUEUE_NAME",
+        ),
+        ({"STREAMPROC_QUEUE_URL": "sqs://nope"}, "STREAMPROC_QUEUE_URL"),
+        ({"STREAMPROC_DLQ_NAME": "has spaces"}, "STREAMPROC_DLQ_NAME"),
         ({"BRIDGE_CREATE_TOPICS": "maybe"}, "BRIDGE_CREATE_TOPICS"),
         ({"BRIDGE_LOG_LEVEL": "loud"}, "BRIDGE_LOG_LEVEL"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),

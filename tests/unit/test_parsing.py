@@ -8,7 +8,6 @@ import io
 import msgspec
 import pytest
 
-from streamproc.datasets import UNMAPPED_ROW
 from streamproc.datasets.pharmacy_claims import PharmacyClaim
 from streamproc.datasets.registry import load_registry
 from streamproc.parsing import (
@@ -23,6 +22,7 @@ from streamproc.parsing import (
     UnknownDataset,
     ValidRow,
 )
+from streamproc.shared.deadletters import UNMAPPED_ROW
 from tests.unit.test_parsing_volume import CLAIM_COLUMNS, good_claim
 
 REGISTRY = load_registry()
@@ -216,11 +216,12 @@ def test_an_object_of_only_a_bom_or_blank_lines_has_no_header(data: bytes) -> No
         parse(data)
 
 
-def test_a_file_no_dataset_claims_fails_with_the_key_and_header_in_the_reason() -> None:
+def test_a_file_no_dataset_claims_fails_with_the_key_in_the_reason_but_never_its_first_line() -> None:
     with pytest.raises(UnknownDataset) as caught:
-        parse(b"a,b,c\n1,2,3\n", key="drop/mystery.csv")
+        parse(b"alpha,bravo,charlie\n1,2,3\n", key="drop/mystery.csv")
     assert "drop/mystery.csv" in caught.value.reason
-    assert "['a', 'b', 'c']" in caught.value.reason
+    assert "3 column(s)" in caught.value.reason
+    assert not {"alpha", "bravo", "charlie"} & set(caught.value.reason.replace(",", " ").split())
     assert caught.value.error_class == "UnknownDataset"
     assert caught.value.retriable is False
 

@@ -1,4 +1,4 @@
-"""`python -m bridge.bench --uploads 1000`: relay throughput and upload→event latency on the local stack."""
+"""`python -m devstack.bridge_bench --uploads 1000`: relay throughput and upload→event latency on the local stack."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import aioboto3
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bridge.relay import Relay
-from bridge.settings import AwsConnection, BridgeSettings, QueueRef
+from bridge.relay import Relay, bridge_topics
+from bridge.settings import BridgeSettings, QueueRef
 from devstack.provision import AwsEndpoint, Provisioned, provision
 from devstack.settings import AwsNames, StackSettings
-from streamproc.adapters.kafka import ensure_topics, project_topics
 from streamproc.events import OBJECT_EVENT_DECODER
-from streamproc.settings import KafkaConnection, TopicSettings
+from streamproc.shared.kafka import ensure_topics
+from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 
 BODY = b"claim_id,ndc\nC1,00002143380\n"
 
@@ -38,7 +38,7 @@ class Arrivals:
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bridge.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.bridge_bench", description=__doc__)
     parser.add_argument("--uploads", type=int, default=1000, help="objects per phase (default 1000)")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel uploads (default 16)")
     parser.add_argument("--pollers", type=int, default=BridgeSettings.pollers, help="relay receive loops")
@@ -49,7 +49,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def bench_settings(stack: StackSettings, made: Provisioned, suffix: str, args: argparse.Namespace) -> BridgeSettings:
     aws = AwsEndpoint(url=f"http://127.0.0.1:{stack.moto_port}", region=stack.region)
     return BridgeSettings(
-        aws=AwsConnection(
+        aws=AwsSettings(
             endpoint_url=aws.url,
             region=aws.region,
             access_key_id=aws.access_key_id,
@@ -218,7 +218,7 @@ async def run(args: argparse.Namespace) -> list[str]:
     names = replace(AwsNames(), bucket=f"bench-{suffix}", queue=f"bench-events-{suffix}", dlq=f"bench-dlq-{suffix}")
     made = provision(AwsEndpoint(url=f"http://127.0.0.1:{stack.moto_port}", region=stack.region), names)
     settings = bench_settings(stack, made, suffix, args)
-    await ensure_topics(settings.kafka, project_topics(settings.topics))  # the reader subscribes before the relay runs
+    await ensure_topics(settings.kafka, bridge_topics(settings))  # the reader subscribes before the relay runs
     session = aioboto3.Session()
     kw = settings.aws.client_kwargs()
     async with session.client("s3", **kw) as s3, session.client("sqs", **kw) as sqs:
