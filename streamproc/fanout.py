@@ -273,8 +273,12 @@ class _Split:
     async def settle(self) -> None:
         """Wait until everything handed over is acknowledged (the file's window)."""
         pending, self.pending, self.in_window = self.pending, [], 0
-        for topic, items, delivery in pending:
-            await self._confirm(topic, items, delivery)
+        try:
+            for topic, items, delivery in pending:
+                await self._confirm(topic, items, delivery)
+        finally:
+            for _, _, delivery in pending:
+                delivery.abandon()
 
     async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
         producer = self.fanout.producer

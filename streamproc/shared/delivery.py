@@ -56,6 +56,11 @@ class Delivery:
         per_batch = {n: self._verdict(f) for n, f in self.batches.items()}
         return [per_batch.get(n, unsent) for n in self.batch_of]
 
+    def abandon(self) -> None:
+        """Nobody will look at these verdicts any more (the file failed): keep asyncio from warning about them."""
+        for future in self.batches.values():
+            future.add_done_callback(_retrieve)
+
     def unsent(self) -> list[int]:
         """Indexes (in the order given) of the records whose batch was never handed over."""
         return [i for i, n in enumerate(self.batch_of) if n not in self.batches]

@@ -19,12 +19,16 @@ _JITTER = random.SystemRandom()
 
 
 class Backoff:
-    """Delays initial, 2*initial, ... up to cap, each shortened by up to half at random; reset() after a success."""
+    """Delays initial, 2*initial, ... up to cap, each shortened by up to half at random; reset() after a success.
+
+    A cap below `initial` lowers the first delay to the cap.
+    """
 
     def __init__(self, initial: float = 0.2, cap: float = 30.0) -> None:
-        if not 0 < initial <= cap:
-            msg = f"backoff needs 0 < initial <= cap, got {initial} and {cap}"
+        if not (initial > 0 and cap > 0):
+            msg = f"backoff delays must be positive, got {initial} and {cap}"
             raise ValueError(msg)
+        initial = min(initial, cap)
         self._initial = initial
         self._cap = cap
         self._next = initial

@@ -14,6 +14,7 @@ from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
 from streamproc.shared.delivery import Verdict
 from streamproc.shared.kafka import KafkaUnavailable, OutRecord
 from streamproc.shared.settings import TopicSettings
+from tests.unit.fakes import until
 
 SETTINGS = BridgeSettings(
     topics=TopicSettings(objects="objects", deadletter="dead"),
@@ -95,14 +96,6 @@ class FakeKafka:
                 self.records.append(record)
                 results.append(None)
         return results
-
-
-async def until(done: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while True:
-            if done():
-                return
-            await asyncio.sleep(0.001)
 
 
 async def run_until(relay: Relay, done: Callable[[], bool]) -> None:

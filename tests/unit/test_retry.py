@@ -17,9 +17,13 @@ def test_delays_double_up_to_the_cap_with_at_most_half_taken_off_by_jitter() -> 
         assert 0.5 * nominal <= delay <= nominal
 
 
-def test_a_backoff_whose_cap_is_below_its_start_is_refused() -> None:
-    with pytest.raises(ValueError, match="initial <= cap"):
-        Backoff(2.0, 1.0)
+def test_a_cap_below_the_first_delay_lowers_the_first_delay() -> None:
+    assert Backoff(2.0, 0.01).next() <= 0.01
+
+
+def test_a_backoff_without_positive_delays_is_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Backoff(0.0, 1.0)
 
 
 async def test_transient_errors_are_retried_until_the_call_succeeds() -> None:

@@ -1,0 +1,206 @@
+"""Hand-written fakes of the worker's ports (object store, ledger, producer, record source, sink store)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamproc.datasets import Dataset
+from streamproc.events import ObjectEvent
+from streamproc.ledger import COMPLETED, FAILED, PARTIAL, RowRef, SplitCounts
+from streamproc.ports import TopicPart
+from streamproc.shared.delivery import Delivery
+from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
+
+
+class Unavailable(TransientError):
+    """The fake service is away for now."""
+
+
+class Refused(TerminalError):
+    """The fake service refuses this for good."""
+
+
+def _as_ours(exc: BaseException) -> StreamprocError:
+    return exc if isinstance(exc, StreamprocError) else Refused(type(exc).__name__)
+
+
+class FakeStore:
+    """Objects in memory, served in chunks; `breaks` makes the stream fail transiently after that many chunks."""
+
+    def __init__(self, chunk_size: int = 64) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.chunk_size = chunk_size
+        self.breaks: list[int] = []  # for each coming read: fail after this many chunks
+        self.reads = 0
+
+    async def chunks(self, bucket: str, key: str, version_id: str | None) -> AsyncIterator[bytes]:
+        self.reads += 1
+        body = self.objects[(bucket, key)]
+        fail_after = self.breaks.pop(0) if self.breaks else None
+        for n, start in enumerate(range(0, len(body), self.chunk_size)):
+            if fail_after is not None and n == fail_after:
+                msg = "S3 unavailable: connection reset"
+                raise Unavailable(msg)
+            yield body[start : start + self.chunk_size]
+
+
+@dataclass
+class FakeLedger:
+    """Records what the fan-out told the ledger; `unavailable` fails the next calls transiently."""
+
+    begun: list[ObjectEvent] = field(default_factory=list)
+    finished: list[SplitCounts] = field(default_factory=list)
+    failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
+    unavailable: int = 0
+    broken: BaseException | None = None
+
+    def _call(self) -> None:
+        if self.broken is not None:
+            raise self.broken
+        if self.unavailable:
+            self.unavailable -= 1
+            msg = "database unavailable: OperationalError"
+            raise Unavailable(msg)
+
+    async def begin_file(self, event: ObjectEvent) -> int:
+        self._call()
+        self.begun.append(event)
+        return len(self.begun)
+
+    async def finish_split(self, file_id: int, counts: SplitCounts) -> str:
+        self._call()
+        self.finished.append(counts)
+        return PARTIAL if counts.rows_rejected else COMPLETED
+
+    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None:
+        self._call()
+        self.failed.append((reason, counts))
+
+
+class FakeProducer:
+    """Acknowledges what it is handed, per topic, in order. Knobs: hand over only a prefix, refuse, or hold acks."""
+
+    ack_timeout = 0.05
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[bytes, bytes]]] = {}
+        self.handover_limit: list[int] = []  # for each coming send: hand over at most this many records
+        self.refuse_topic: str | None = None
+        self.held: list[asyncio.Future[Any]] = []  # acks not given yet, while `hold` is set
+        self.hold = False
+
+    def records(self, topic: str) -> list[tuple[bytes, bytes]]:
+        return self.sent.get(topic, [])
+
+    async def send(self, topic: str, items: Iterable[tuple[bytes, bytes]]) -> Delivery:
+        items = list(items)
+        delivery = Delivery(_as_ours)
+        limit = self.handover_limit.pop(0) if self.handover_limit else len(items)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if topic == self.refuse_topic:
+            future.set_exception(Refused("Kafka refused the request: TopicAuthorizationFailedError"))
+        elif self.hold:
+            self.held.append(future)
+        else:
+            future.set_result(None)
+        if limit:
+            delivery.batches[0] = future
+            self.sent.setdefault(topic, []).extend(items[:limit])
+        delivery.batch_of.extend([0] * limit + [1] * (len(items) - limit))
+        if limit < len(items):
+            delivery.error = Unavailable("Kafka unavailable: KafkaConnectionError")
+        return delivery
+
+    def release(self) -> None:
+        self.hold = False
+        for future in self.held:
+            future.set_result(None)
+        self.held.clear()
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+class FakeSource:
+    """A topic's records handed out in fetches of at most max_records; commits recorded."""
+
+    def __init__(self, records: Sequence[FakeRecord], *, commit_error: StreamprocError | None = None) -> None:
+        self.waiting = list(records)
+        self.commits: list[dict[TopicPart, int]] = []
+        self.commit_error = commit_error
+        self.started = self.stopped = False
+
+    def factory(self, **_hooks: Callable[..., Any]) -> FakeSource:
+        return self
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> Sequence[FakeRecord]:
+        await asyncio.sleep(0)
+        if not self.waiting:
+            await asyncio.sleep(min(timeout_ms, 20) / 1000)
+            return []
+        count = max_records or len(self.waiting)
+        batch, self.waiting = self.waiting[:count], self.waiting[count:]
+        return batch
+
+    async def commit(self, offsets: Mapping[TopicPart, int]) -> None:
+        if self.commit_error is not None:
+            raise self.commit_error
+        self.commits.append(dict(offsets))
+
+    def assignment(self) -> set[TopicPart]:
+        return set()
+
+    def highwater(self, where: TopicPart) -> int | None:
+        return None
+
+
+@dataclass
+class FakeSinkStore:
+    """Rows the sink wrote; `unavailable` fails the next writes transiently; `refuse` marks rows the DB rejects."""
+
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    rejected: list[RowRef] = field(default_factory=list)
+    writes: int = 0
+    unavailable: int = 0
+    refuse: Callable[[Sequence[Any]], bool] = lambda _row: False
+
+    async def write_batch(self, dataset: Dataset, rows: Sequence[Sequence[Any]]) -> None:
+        self.writes += 1
+        if self.unavailable:
+            self.unavailable -= 1
+            msg = "database unavailable: OperationalError"
+            raise Unavailable(msg)
+        if any(self.refuse(row) for row in rows):
+            msg = "the database refused the data: NumericValueOutOfRange (SQLSTATE 22003)"
+            raise Refused(msg)
+        self.rows.extend(rows)
+
+    async def record_rejected(self, dataset: Dataset, refs: Sequence[RowRef]) -> None:
+        self.rejected.extend(refs)
+
+
+FINAL_STATUSES = (COMPLETED, PARTIAL, FAILED)
+
+
+async def until(done: Callable[[], bool], limit: float = 5.0) -> None:
+    """Return once `done()` holds, polling the fakes' counters; fail the test after `limit` seconds."""
+    async with asyncio.timeout(limit):
+        while True:
+            if done():
+                return
+            await asyncio.sleep(0.002)

@@ -1,0 +1,146 @@
+"""The fan-out's rules with hand-written fakes of S3, the ledger and Kafka: no services, milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from streamproc import samples
+from streamproc.datasets.registry import Registry, load_registry
+from streamproc.deadletter_writer import DeadLetterWriter
+from streamproc.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
+from streamproc.fanout import FanOut, Position
+from streamproc.ledger import COMPLETED, PARTIAL
+from tests.unit.fakes import FakeLedger, FakeProducer, FakeStore
+
+REGISTRY: Registry = load_registry()
+CLAIMS = REGISTRY.by_name("pharmacy_claims")
+HERE = Position("ingest.objects", 0, 7)
+
+
+def event(key: str, bucket: str = "drop") -> ObjectEvent:
+    return ObjectEvent(
+        bucket=bucket, key=key, etag="e1", event_name="ObjectCreated:Put", event_time=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+
+
+class World:
+    def __init__(self, *, window: int = 20_000, chunk_size: int = 64) -> None:
+        self.store = FakeStore(chunk_size)
+        self.ledger = FakeLedger()
+        self.producer = FakeProducer()
+        self.fanout = FanOut(
+            registry=REGISTRY,
+            ledger=self.ledger,
+            store=self.store,
+            producer=self.producer,
+            letters=DeadLetterWriter(self.producer, "dead", backoff_cap=0.001),
+            window=window,
+            backoff_cap=0.001,
+        )
+
+    def put(self, key: str, body: bytes) -> ObjectEvent:
+        self.store.objects[("drop", key)] = body
+        return event(key)
+
+    async def ingest(self, ev: ObjectEvent) -> None:
+        await self.fanout.handle(ENCODER.encode(ev), HERE)
+
+    def letters(self) -> list[DeadLetter]:
+        return [DEAD_LETTER_DECODER.decode(value) for _, value in self.producer.records("dead")]
+
+    def claim_keys(self) -> list[bytes]:
+        return [key for key, _ in self.producer.records(CLAIMS.topic)]
+
+
+async def test_every_valid_row_becomes_one_event_keyed_by_claim_id_and_every_bad_row_one_masked_letter() -> None:
+    w = World()
+    body = samples.csv_bytes("pharmacy_claims", 300, 0.05, seed=5)
+    await w.ingest(w.put("pharmacy_claims/a.csv", body))
+    (counts,) = w.ledger.finished
+    assert counts.rows_read == 300
+    assert counts.rows_valid + counts.rows_rejected == 300
+    assert 0 < counts.rows_rejected < 40
+    assert len(w.claim_keys()) == len(set(w.claim_keys())) == counts.rows_valid
+    letters = w.letters()
+    assert len(letters) == counts.rows_rejected
+    assert all(x.stage == "split" and x.key == "pharmacy_claims/a.csv" and x.line for x in letters)
+    member_ids = {row[1] for row in samples.rows("pharmacy_claims", 300, 0.05, seed=5)}
+    assert not any(m in (x.raw or "") for x in letters for m in member_ids)  # member_id is PHI: masked
+    assert w.fanout.stats.by_status == {PARTIAL: 1}
+
+
+async def test_an_undecodable_object_event_becomes_a_letter_that_withholds_the_body() -> None:
+    w = World()
+    await w.fanout.handle(b'{"bucket": "drop", "member": "M-SECRET"', HERE)
+    (letter,) = w.letters()
+    assert (letter.stage, letter.source_topic, letter.source_offset) == ("split", "ingest.objects", 7)
+    assert "M-SECRET" not in ENCODER.encode(letter).decode()
+    assert w.ledger.begun == []
+
+
+async def test_a_file_no_dataset_claims_fails_without_echoing_its_first_line() -> None:
+    w = World()
+    await w.ingest(w.put("misc/colours.csv", b"Jane Doe,1970-01-01,M1234567\nred,9,x\n"))
+    ((reason, _),) = w.ledger.failed
+    (letter,) = w.letters()
+    assert letter.error_class == "UnknownDataset"
+    for text in (reason, ENCODER.encode(letter).decode()):
+        assert "Jane" not in text and "M1234567" not in text and "1970" not in text
+
+
+async def test_a_stream_that_breaks_mid_file_is_read_again_and_no_line_is_emitted_twice() -> None:
+    w = World(chunk_size=200)
+    w.store.breaks = [5, 30]  # the first read fails after 5 chunks, the second after 30
+    await w.ingest(w.put("pharmacy_claims/b.csv", samples.csv_bytes("pharmacy_claims", 400, 0.0, seed=6)))
+    assert w.store.reads == 3
+    assert w.fanout.stats.stream_retries == 2
+    assert len(w.claim_keys()) == len(set(w.claim_keys())) == 400
+    assert w.ledger.finished[0].rows_read == 400
+
+
+async def test_records_kafka_did_not_take_are_sent_again_and_no_record_is_sent_twice() -> None:
+    w = World(chunk_size=4096)
+    w.producer.handover_limit = [3, 0, 10]  # three sends in a row hand over only part of their records
+    await w.ingest(w.put("pharmacy_claims/c.csv", samples.csv_bytes("pharmacy_claims", 500, 0.0, seed=7)))
+    assert sorted(w.claim_keys()) == sorted({k for k in w.claim_keys()})
+    assert len(w.claim_keys()) == 500
+    assert w.ledger.finished[0].rows_valid == 500
+
+
+async def test_a_topic_kafka_refuses_fails_the_file_with_a_reason() -> None:
+    w = World()
+    w.producer.refuse_topic = CLAIMS.topic
+    await w.ingest(w.put("pharmacy_claims/d.csv", samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=8)))
+    ((reason, counts),) = w.ledger.failed
+    assert "TopicAuthorizationFailed" in reason
+    assert counts.dataset == "pharmacy_claims"
+    assert [x.error_class for x in w.letters()] == ["Refused"]
+
+
+async def test_a_ledger_that_is_away_for_a_moment_is_waited_for() -> None:
+    w = World()
+    w.ledger.unavailable = 3
+    await w.ingest(w.put("pharmacy_claim.csv", samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=9)))
+    assert w.fanout.stats.by_status == {COMPLETED: 1}
+    assert len(w.claim_keys()) == 10
+
+
+async def test_a_bug_is_recorded_as_a_failed_file_and_never_escapes_the_handler() -> None:
+    w = World()
+    w.ledger.broken = KeyError("a bug")
+    await w.ingest(w.put("pharmacy_claims/e.csv", b"claim_id\nC1\n"))
+    (letter,) = w.letters()
+    assert letter.reason.startswith("unexpected error while ingesting: KeyError")
+    assert w.fanout.stats.files_failed == 1
+
+
+@pytest.mark.parametrize("window", [1, 7, 100_000])
+async def test_the_window_only_changes_when_acks_are_awaited_never_what_is_sent(window: int) -> None:
+    w = World(window=window, chunk_size=512)
+    await w.ingest(w.put("pharmacy_claims/f.csv", samples.csv_bytes("pharmacy_claims", 120, 0.1, seed=10)))
+    counts = w.ledger.finished[0]
+    assert len(w.claim_keys()) == counts.rows_valid
+    assert len(w.letters()) == counts.rows_rejected
+    assert counts.rows_read == 120
