@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
+import socket
+import struct
 import subprocess
 import uuid
+from io import BytesIO
 from pathlib import Path
 
-from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.protocol.api import RequestHeader_v1, ResponseHeader_v0
+from aiokafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
+from aiokafka.protocol.types import Int32
 
 from devstack.process import Owned, StackError, read_owned, require_binary, require_port_free, spawn, stop
 from devstack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
-# The readiness probe expects refused connections while the JVM starts; aiokafka logs each as ERROR.
-logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 NAME = "kafka"
@@ -153,18 +154,31 @@ def resolve_classpath(settings: StackSettings) -> str:
 
 
 def metadata_ok(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True if the broker answers a metadata request and lists itself."""
-    return asyncio.run(_metadata_ok(bootstrap, timeout))
+    """True if the broker answers a metadata request and lists itself.
 
-
-async def _metadata_ok(bootstrap: str, limit: float) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(limit * 1000))
+    A plain blocking socket, not an aiokafka client: while the JVM starts every refused connection
+    would be an ERROR line from aiokafka's loggers, and silencing those loggers hides real client errors.
+    """
+    host, _, port = bootstrap.rpartition(":")
+    request = MetadataRequest_v1(topics=[])  # v1+: an empty list asks for brokers only, no topics
+    frame = RequestHeader_v1(request, correlation_id=1, client_id="devstack-probe").encode() + request.encode()
     try:
-        async with asyncio.timeout(limit * 2):
-            await client.bootstrap()
-            metadata = await client.fetch_all_metadata()
-        return bool(metadata.brokers())
-    except (KafkaError, OSError, TimeoutError):
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.sendall(Int32.encode(len(frame)) + frame)
+            size = Int32.decode(BytesIO(_read_exactly(sock, 4)))
+            body = BytesIO(_read_exactly(sock, size))
+        ResponseHeader_v0.decode(body)
+        return bool(MetadataResponse_v1.decode(body).brokers)
+    except (OSError, ValueError, struct.error):
         return False
-    finally:
-        await client.close()
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            msg = "connection closed mid-response"
+            raise ConnectionError(msg)
+        data += chunk
+    return data
