@@ -128,19 +128,20 @@ class Kafka:
         return path
 
 
-def resolve_classpath(settings: StackSettings) -> str:
-    """The broker's runtime classpath, resolved once with Maven into the cache dir."""
+def resolve_classpath(settings: StackSettings, *, tools: bool = False) -> str:
+    """The broker's runtime classpath (with `tools`: plus Kafka's CLI tools), resolved once by Maven into the cache."""
     cache = settings.cache_dir / f"kafka-{settings.kafka_version}"
-    cp_file = cache / "classpath.txt"
+    cp_file = cache / ("tools-classpath.txt" if tools else "classpath.txt")
     if cp_file.exists():
         classpath = cp_file.read_text().strip()
         if classpath and all(Path(jar).exists() for jar in classpath.split(":")):
             return classpath
     mvn = require_binary("mvn", "install Maven 3.8+ (apt-get install maven); it resolves the Kafka jars once")
     cache.mkdir(parents=True, exist_ok=True)
-    logger.info("resolving Kafka %s jars with Maven into %s", settings.kafka_version, settings.cache_dir)
+    what = "kafka-tools" if tools else "kafka_2.13"
+    logger.info("resolving Kafka %s jars (%s) with Maven into %s", settings.kafka_version, what, settings.cache_dir)
     cmd = [
-        mvn, "-B", "-q", "-f", str(POM),
+        mvn, "-B", "-q", "-f", str(POM), *(["-P", "tools"] if tools else []),
         f"-Dmaven.repo.local={settings.cache_dir / 'm2'}",
         f"-Dkafka.version={settings.kafka_version}",
         "dependency:build-classpath", "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={cp_file}",
@@ -148,7 +149,7 @@ def resolve_classpath(settings: StackSettings) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1200)
     if done.returncode != 0 or not cp_file.exists():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        msg = f"Maven could not resolve org.apache.kafka:kafka_2.13:{settings.kafka_version}:\n{tail}"
+        msg = f"Maven could not resolve org.apache.kafka:{what}:{settings.kafka_version}:\n{tail}"
         raise StackError(msg)
     return cp_file.read_text().strip()
 
