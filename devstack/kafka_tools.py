@@ -7,16 +7,16 @@ argument goes to the real Java tool class unchanged, its exit code comes back un
 
 from __future__ import annotations
 
-import logging
+import signal
 import subprocess
 from collections.abc import Sequence
+from types import FrameType
 
 from devstack.kafka import Kafka, resolve_classpath
 from devstack.process import require_binary
 from devstack.settings import StackSettings
 
-logger = logging.getLogger(__name__)
-
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # The command name of each tool (as in Kafka's bin/*.sh, without `kafka-` and `.sh`) -> its main class.
 TOOLS = {
     "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
@@ -65,14 +65,16 @@ def with_bootstrap(args: Sequence[str], default: str) -> list[str]:
 def run(settings: StackSettings, tool: str, args: Sequence[str]) -> int:
     """Run the tool in the foreground with this terminal's stdin/stdout/stderr; its exit code."""
     proc = subprocess.Popen(command(settings, tool, args))
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        # Ctrl-C reaches the JVM from the terminal too; a signal sent to us alone must reach it as
+        # well, or it would outlive us (a console consumer runs until stopped).
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # The JVM got the same SIGINT (same process group) and shuts down on its own (a console
-        # consumer prints its message count first): give it time, then stop it.
-        try:
-            return proc.wait(timeout=10)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-            return 130
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code  # killed by signal N: exit 128+N, as a shell reports it
