@@ -58,7 +58,7 @@ def command(settings: StackSettings, tool: str, args: Sequence[str]) -> list[str
 def with_bootstrap(args: Sequence[str], default: str) -> list[str]:
     """`args`, plus `--bootstrap-server default` unless they already say which cluster (or only ask for help)."""
     named = any(arg == "--bootstrap-server" or arg.startswith("--bootstrap-server=") for arg in args)
-    asks_help = any(arg in {"--help", "-h", "--version"} for arg in args)
+    asks_help = any(arg in {"--help", "--version"} for arg in args)
     return list(args) if named or asks_help else [*args, "--bootstrap-server", default]
 
 
