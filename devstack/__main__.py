@@ -1,4 +1,4 @@
-"""Command line: `python -m devstack up|down|status|logs`."""
+"""Command line: `python -m devstack up|down|status|logs|demo|kafka`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from devstack import stack
+from devstack import kafka_tools, stack
 from devstack.process import StackError
 from devstack.settings import StackConfigError, StackSettings
 
@@ -32,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="print the end of a service's log")
     logs.add_argument("service", choices=(*SERVICES, "bridge", "worker"))
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    kafka = sub.add_parser(
+        "kafka",
+        help="run one of Kafka's own tools (kafka-<tool>.sh) against the stack's broker",
+        description="Kafka's own tools from the Kafka jars: every argument goes to the tool as is; "
+        "--bootstrap-server defaults to the stack's broker. Example: python -m devstack kafka "
+        "consumer-groups --group G --topic T --reset-offsets --to-earliest --execute",
+    )
+    kafka.add_argument("tool", choices=tuple(kafka_tools.TOOLS), help="which tool (as in bin/kafka-<tool>.sh)")
+    kafka.add_argument("args", nargs=argparse.REMAINDER, help="the tool's own arguments (see `... <tool> --help`)")
     return parser
 
 
@@ -54,6 +63,8 @@ def _run(args: argparse.Namespace, settings: StackSettings) -> int:
         print(f"stack ready in {time.monotonic() - t0:.1f}s ({verb}); endpoints in {settings.env_file}")
         _print_status(settings)
         return 0
+    if args.command == "kafka":
+        return kafka_tools.run(settings, args.tool, args.args)
     if args.command == "demo":
         from devstack import demo as demo_job
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
+import socket
+import struct
 import subprocess
 import uuid
+from io import BytesIO
 from pathlib import Path
 
-from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.protocol.api import RequestHeader_v1, ResponseHeader_v0
+from aiokafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
+from aiokafka.protocol.types import Int32
 
 from devstack.process import Owned, StackError, read_owned, require_binary, require_port_free, spawn, stop
 from devstack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
-# The readiness probe expects refused connections while the JVM starts; aiokafka logs each as ERROR.
-logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 NAME = "kafka"
@@ -127,19 +128,20 @@ class Kafka:
         return path
 
 
-def resolve_classpath(settings: StackSettings) -> str:
-    """The broker's runtime classpath, resolved once with Maven into the cache dir."""
+def resolve_classpath(settings: StackSettings, *, tools: bool = False) -> str:
+    """The broker's runtime classpath (with `tools`: plus Kafka's CLI tools), resolved once by Maven into the cache."""
     cache = settings.cache_dir / f"kafka-{settings.kafka_version}"
-    cp_file = cache / "classpath.txt"
+    cp_file = cache / ("tools-classpath.txt" if tools else "classpath.txt")
     if cp_file.exists():
         classpath = cp_file.read_text().strip()
         if classpath and all(Path(jar).exists() for jar in classpath.split(":")):
             return classpath
     mvn = require_binary("mvn", "install Maven 3.8+ (apt-get install maven); it resolves the Kafka jars once")
     cache.mkdir(parents=True, exist_ok=True)
-    logger.info("resolving Kafka %s jars with Maven into %s", settings.kafka_version, settings.cache_dir)
+    what = "kafka-tools" if tools else "kafka_2.13"
+    logger.info("resolving Kafka %s jars (%s) with Maven into %s", settings.kafka_version, what, settings.cache_dir)
     cmd = [
-        mvn, "-B", "-q", "-f", str(POM),
+        mvn, "-B", "-q", "-f", str(POM), *(["-P", "tools"] if tools else []),
         f"-Dmaven.repo.local={settings.cache_dir / 'm2'}",
         f"-Dkafka.version={settings.kafka_version}",
         "dependency:build-classpath", "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={cp_file}",
@@ -147,24 +149,37 @@ def resolve_classpath(settings: StackSettings) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1200)
     if done.returncode != 0 or not cp_file.exists():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        msg = f"Maven could not resolve org.apache.kafka:kafka_2.13:{settings.kafka_version}:\n{tail}"
+        msg = f"Maven could not resolve org.apache.kafka:{what}:{settings.kafka_version}:\n{tail}"
         raise StackError(msg)
     return cp_file.read_text().strip()
 
 
 def metadata_ok(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True if the broker answers a metadata request and lists itself."""
-    return asyncio.run(_metadata_ok(bootstrap, timeout))
+    """True if the broker answers a metadata request and lists itself.
 
-
-async def _metadata_ok(bootstrap: str, limit: float) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(limit * 1000))
+    A plain blocking socket, not an aiokafka client: while the JVM starts every refused connection
+    would be an ERROR line from aiokafka's loggers, and silencing those loggers hides real client errors.
+    """
+    host, _, port = bootstrap.rpartition(":")
+    request = MetadataRequest_v1(topics=[])  # v1+: an empty list asks for brokers only, no topics
+    frame = RequestHeader_v1(request, correlation_id=1, client_id="devstack-probe").encode() + request.encode()
     try:
-        async with asyncio.timeout(limit * 2):
-            await client.bootstrap()
-            metadata = await client.fetch_all_metadata()
-        return bool(metadata.brokers())
-    except (KafkaError, OSError, TimeoutError):
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.sendall(Int32.encode(len(frame)) + frame)
+            size = Int32.decode(BytesIO(_read_exactly(sock, 4)))
+            body = BytesIO(_read_exactly(sock, size))
+        ResponseHeader_v0.decode(body)
+        return bool(MetadataResponse_v1.decode(body).brokers)
+    except (OSError, ValueError, struct.error):
         return False
-    finally:
-        await client.close()
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            msg = "connection closed mid-response"
+            raise ConnectionError(msg)
+        data += chunk
+    return data
