@@ -13,17 +13,15 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
-class GroupAdminError(Exception):
-    """A group admin operation failed; `retriable` says whether trying again can help."""
-
-    retriable = False
+from streamproc.shared.errors import TerminalError, TransientError
 
 
-class KafkaUnreachable(GroupAdminError):
+class GroupAdminError(TerminalError):
+    """A group admin operation was refused; retrying the same call will not help."""
+
+
+class KafkaUnreachable(TransientError):
     """The cluster did not answer in time (down, coordinator moving, timeout): retry later."""
-
-    retriable = True
 
 
 class UnknownGroup(GroupAdminError):

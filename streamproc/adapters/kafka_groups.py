@@ -39,7 +39,7 @@ from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema,
 from aiokafka.structs import TopicPartition
 
 from streamproc import replay
-from streamproc.settings import KafkaConnection
+from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

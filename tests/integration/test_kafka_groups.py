@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from streamproc.adapters.kafka import TopicSpec, ensure_topics
 
 from devstack.stack import Endpoints
-from streamproc.adapters.kafka import TopicSpec, ensure_topics
 from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.replay import (
     ByDuration,
@@ -26,7 +26,7 @@ from streamproc.replay import (
     UnknownTopic,
     plan_reset,
 )
-from streamproc.settings import KafkaConnection
+from streamproc.shared.settings import KafkaConnection
 
 RECORDS = 10  # per partition; record i has the timestamp BASE + i minutes
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
