@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from streamproc.adapters.kafka import TopicSpec, ensure_topics
 
 from devstack.stack import Endpoints
 from streamproc.adapters.kafka_groups import GroupAdmin
@@ -26,6 +25,7 @@ from streamproc.replay import (
     UnknownTopic,
     plan_reset,
 )
+from streamproc.shared.kafka import TopicSpec, ensure_topics
 from streamproc.shared.settings import KafkaConnection
 
 RECORDS = 10  # per partition; record i has the timestamp BASE + i minutes
