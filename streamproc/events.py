@@ -27,6 +27,7 @@ class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     sequencer: str | None = None
     event_name: str
     event_time: datetime
+    forced: bool = False  # set by `reprocess`: run again even if this version already finished
 
     @property
     def message_key(self) -> str:

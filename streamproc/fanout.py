@@ -20,7 +20,7 @@ from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import ENCODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent, Provenance
-from streamproc.ledger import FAILED, SplitCounts
+from streamproc.ledger import FAILED, MAX_REJECTS_PER_FILE, Claim, Reject, SplitCounts
 from streamproc.parsing import CsvFileParser, FileRejected, Parsed, RejectedRow, ValidRow
 from streamproc.ports import FileLedger, ObjectStore, RecordProducer
 from streamproc.shared import deadletters
@@ -46,6 +46,7 @@ class FanOutStats:
     dead_letters: int = 0
     bytes_read: int = 0
     stream_retries: int = 0
+    duplicates: int = 0  # events for a version already processed: recorded and skipped
     by_status: dict[str, int] = field(default_factory=dict)
 
     def finished(self, status: str) -> None:
@@ -105,28 +106,35 @@ class FanOut:
             )
             await self._write_letter_or_log(letter)
             return
+        file_id: int | None = None
         try:
-            await self._ingest(event)
+            claim = await self.retry(lambda: self.ledger.claim(event), f"ledger s3://{event.bucket}/{event.key}")
+            if claim.skipped is not None:
+                self.stats.duplicates += 1
+                logger.info("s3://%s/%s: event skipped: %s", event.bucket, event.key, claim.skipped)
+                return
+            file_id = claim.file_id
+            await self._split(event, claim)
         except Exception as exc:
             # A bug or an unexpected terminal error: the event is acked by Faust anyway, so say it loudly.
             logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
-            await self._fail_unexpected(event, exc)
+            await self._fail_unexpected(event, exc, file_id)
 
-    async def _ingest(self, event: ObjectEvent) -> None:
-        file_id = await self.retry(lambda: self.ledger.begin_file(event), f"ledger s3://{event.bucket}/{event.key}")
-        split = _Split(self, event)
+    async def _split(self, event: ObjectEvent, claim: Claim) -> None:
+        logger.info("s3://%s/%s: split starts, attempt %d", event.bucket, event.key, claim.attempt)
+        split = _Split(self, event, claim.file_id)
         try:
             parser = await split.run()
         except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
             await split.settle()
-            await self._fail(file_id, event, split.counts(), exc)
+            await self._fail(claim.file_id, event, split.counts(), exc)
             return
         counts = split.counts(parser)
-        status = await self.retry(lambda: self.ledger.finish_split(file_id, counts), "ledger finish")
+        status = await self.retry(lambda: self.ledger.finish_split(claim.file_id, counts), "ledger finish")
         self.stats.files += 1
         self.stats.finished(status)
         logger.info(
-            "s3://%s/%s: split %s, dataset %s, %d rows read, %d valid, %d rejected",
+            "s3://%s/%s: split done, %s, dataset %s, %d rows read, %d valid, %d rejected",
             event.bucket, event.key, status, counts.dataset or "-", counts.rows_read, counts.rows_valid,
             counts.rows_rejected,
         )  # fmt: skip
@@ -149,7 +157,7 @@ class FanOut:
         self.stats.finished(FAILED)
         logger.warning("s3://%s/%s: FAILED (%s)", event.bucket, event.key, error_class)
 
-    async def _fail_unexpected(self, event: ObjectEvent, exc: Exception) -> None:
+    async def _fail_unexpected(self, event: ObjectEvent, exc: Exception, file_id: int | None) -> None:
         reason = f"unexpected error while ingesting: {describe(exc)}"
         letter = deadletters.file_failed(
             bucket=event.bucket,
@@ -161,8 +169,8 @@ class FanOut:
         )
         try:
             await self.letters.write([letter])
-            file_id = await self.ledger.begin_file(event)
-            await self.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
+            if file_id is not None:
+                await self.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
         except Exception:
             logger.exception("s3://%s/%s: could not record the failure", event.bucket, event.key)
         self.stats.files_failed += 1
@@ -179,9 +187,12 @@ class FanOut:
 class _Split:
     """One pass over one object: emits each line once, however often the stream has to be read again."""
 
-    def __init__(self, fanout: FanOut, event: ObjectEvent) -> None:
+    def __init__(self, fanout: FanOut, event: ObjectEvent, file_id: int) -> None:
         self.fanout = fanout
         self.event = event
+        self.file_id = file_id
+        self.rejects: list[Reject] = []  # why rows were dead-lettered, for the ledger (flushed with each window)
+        self.rejects_kept = 0
         self.parser: CsvFileParser | None = None
         self.emitted_through = 0  # the highest line already handed to the producer
         self.in_window = 0
@@ -236,6 +247,7 @@ class _Split:
             await self._send(dataset.topic, rows)
         if letters:
             await self._send(self.fanout.letters.topic, [DeadLetterWriter.record(x) for x in letters])
+        self._keep_reasons(fresh)
         stats = self.fanout.stats
         stats.rows_emitted += len(rows)
         stats.rows_rejected += len(letters)
@@ -244,6 +256,14 @@ class _Split:
         self.in_window += len(fresh)
         if self.in_window >= self.fanout.window:
             await self.settle()
+
+    def _keep_reasons(self, fresh: list[Parsed]) -> None:
+        for item in fresh:
+            if isinstance(item, RejectedRow) and self.rejects_kept < MAX_REJECTS_PER_FILE:
+                self.rejects.append(
+                    Reject(line=item.line, stage="split", error_class=item.error_class, errors=item.errors)
+                )
+                self.rejects_kept += 1
 
     def _row(self, item: ValidRow, dataset: Dataset) -> Item:
         e = self.event
@@ -279,6 +299,9 @@ class _Split:
         finally:
             for _, _, delivery in pending:
                 delivery.abandon()
+        rejects, self.rejects = self.rejects, []
+        if rejects:
+            await self.fanout.retry(lambda: self.fanout.ledger.record_rejects(self.file_id, rejects), "ledger rejects")
 
     async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
         producer = self.fanout.producer

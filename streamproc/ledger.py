@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from streamproc.events import FieldError
+
 RECEIVED: Final = "RECEIVED"
 PROCESSING: Final = "PROCESSING"
 COMPLETED: Final = "COMPLETED"
@@ -26,9 +28,49 @@ class SplitCounts:
 
 @dataclass(frozen=True, kw_only=True)
 class RowRef:
-    """Where one row came from: enough to find its file in the ledger."""
+    """Where one row came from (enough to find its file in the ledger), and why the database refused it."""
 
     bucket: str
     key: str
     version: str
     line: int
+    error_class: str = "RejectedByDatabase"
+    errors: tuple[FieldError, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """The ledger's answer to an object event: process it (as attempt N), or skip it and say why."""
+
+    file_id: int
+    attempt: int
+    skipped: str | None = None  # e.g. "already COMPLETED": a duplicate notification, recorded and not run
+
+
+def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
+    """Why an event for a version in this state is a duplicate to skip; None when it is to be processed.
+
+    A finished version, or one whose split is done and whose rows the sinks are still loading, is
+    processed once: another notification for it is recorded and skipped. A split left half-done is
+    taken over (its worker died or lost the partition). `forced` (the reprocess command) always runs.
+    """
+    if forced:
+        return None
+    if status in FINAL:
+        return f"already {status}"
+    if status == PROCESSING and split_done:
+        return "already split; its rows are being loaded"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reject:
+    """Why one row was dead-lettered, for the ledger: where and which rules, never the values."""
+
+    line: int
+    stage: str  # "split" or "sink"
+    error_class: str
+    errors: tuple[FieldError, ...] = ()
+
+
+MAX_REJECTS_PER_FILE: Final = 10_000  # reasons kept per file for the stats page; the counts stay exact

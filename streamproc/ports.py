@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from streamproc.datasets import Dataset
 from streamproc.events import ObjectEvent
-from streamproc.ledger import RowRef, SplitCounts
+from streamproc.ledger import Claim, Reject, RowRef, SplitCounts
 from streamproc.shared.delivery import Delivery
 
 TopicPart = tuple[str, int]
@@ -22,7 +22,8 @@ class ObjectStore(Protocol):
 class FileLedger(Protocol):
     """The fan-out's side of the file ledger (adapters.postgres.Database)."""
 
-    async def begin_file(self, event: ObjectEvent) -> int: ...
+    async def claim(self, event: ObjectEvent) -> Claim: ...
+    async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None: ...
     async def finish_split(self, file_id: int, counts: SplitCounts) -> str: ...
     async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None: ...
 

@@ -19,7 +19,7 @@ import msgspec
 
 from streamproc.datasets import Dataset
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import RowEvent
+from streamproc.events import FieldError, RowEvent
 from streamproc.ledger import RowRef
 from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
@@ -231,7 +231,11 @@ class SinkConsumer:
             source=(item.topic, item.partition, item.offset),
         )
         await self.letters.write([letter])
-        ref = RowRef(bucket=p.bucket, key=p.key, version=p.version, line=p.line)
+        sqlstate = getattr(exc, "sqlstate", None) or "unknown"
+        error = FieldError(field="_row", rule="database", message=f"refused by the database (SQLSTATE {sqlstate})")
+        ref = RowRef(
+            bucket=p.bucket, key=p.key, version=p.version, line=p.line, error_class=type(exc).__name__, errors=(error,)
+        )
         await retry_transient(
             lambda: self.store.record_rejected(self.dataset, [ref]), what="record rejected row", backoff=self._backoff()
         )

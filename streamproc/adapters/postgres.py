@@ -10,12 +10,13 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from streamproc.adapters import sink_sql
 from streamproc.datasets import Dataset
 from streamproc.events import ObjectEvent
-from streamproc.ledger import RowRef, SplitCounts
+from streamproc.ledger import Claim, Reject, RowRef, SplitCounts, claim_verdict
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -103,29 +104,56 @@ class Database:
 
     # -- ledger ----------------------------------------------------------------------------
 
-    async def begin_file(self, event: ObjectEvent) -> int:
-        """The file's ledger row, RECEIVED if new, then PROCESSING; returns its id."""
+    async def claim(self, event: ObjectEvent) -> Claim:
+        """The version's ledger row (created RECEIVED if new), and whether this event is processed or skipped.
+
+        A duplicate (see `ledger.claim_verdict`) only bumps `duplicate_events`: status and times stay.
+        """
         async with self.transaction() as conn:
-            cur = await conn.execute(
+            await conn.execute(
                 """
                 INSERT INTO ingest_files (bucket, key, version, status, size, etag, event_time)
                 VALUES (%s, %s, %s, 'RECEIVED', %s, %s, %s)
-                ON CONFLICT (bucket, key, version) DO UPDATE SET updated_at = now()
-                RETURNING id
+                ON CONFLICT (bucket, key, version) DO NOTHING
                 """,
                 (event.bucket, event.key, event.version, event.size, event.etag, event.event_time),
             )
-            row = await _one(cur)
+            file_id, status, split_done, attempts = await _one(
+                await conn.execute(
+                    "SELECT id, status, split_done, attempts FROM ingest_files "
+                    "WHERE bucket = %s AND key = %s AND version = %s FOR UPDATE",
+                    (event.bucket, event.key, event.version),
+                )
+            )
+            skipped = claim_verdict(status, split_done, forced=event.forced)
+            if skipped is not None:
+                await conn.execute(
+                    "UPDATE ingest_files SET duplicate_events = duplicate_events + 1, last_duplicate_at = now() "
+                    "WHERE id = %s",
+                    (file_id,),
+                )
+                return Claim(file_id=file_id, attempt=attempts, skipped=skipped)
             await conn.execute(
                 """
                 UPDATE ingest_files SET status = 'PROCESSING', split_done = false, error_summary = NULL,
-                    started_at = now(), finished_at = NULL, updated_at = now(),
-                    size = coalesce(%s, size), etag = coalesce(%s, etag), event_time = coalesce(%s, event_time)
+                    attempts = attempts + 1, started_at = now(), finished_at = NULL, updated_at = now(),
+                    size = coalesce(%s, size), etag = coalesce(%s, etag), event_time = coalesce(event_time, %s)
                 WHERE id = %s
                 """,
-                (event.size, event.etag, event.event_time, row[0]),
+                (event.size, event.etag, event.event_time, file_id),
             )
-        return int(row[0])
+        return Claim(file_id=file_id, attempt=attempts + 1)
+
+    async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
+        """Keep why rows were dead-lettered (line, stage, rules; never values); a line is kept once."""
+        if not rejects:
+            return
+        async with self.transaction() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO ingest_file_rejects (file_id, line, stage, error_class, errors) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(file_id, r.line, r.stage, r.error_class, Jsonb(_errors(r))) for r in rejects],
+            )
 
     async def finish_split(self, file_id: int, counts: SplitCounts) -> str:
         """Record the fan-out's counts; the file finishes now if the sinks already loaded every row."""
@@ -219,6 +247,12 @@ class Database:
                     "UPDATE ingest_files SET rows_sink_rejected = rows_sink_rejected + %s WHERE id = %s",
                     (got[1], got[0]),
                 )
+                reject = Reject(line=ref.line, stage="sink", error_class=ref.error_class, errors=ref.errors)
+                await conn.execute(
+                    "INSERT INTO ingest_file_rejects (file_id, line, stage, error_class, errors) "
+                    "VALUES (%s, %s, 'sink', %s, %s) ON CONFLICT DO NOTHING",
+                    (got[0], ref.line, ref.error_class, Jsonb(_errors(reject))),
+                )
                 ids.append(got[0])
             await conn.execute(_FINISH, (ids,))
 
@@ -235,6 +269,10 @@ async def _one(cur: psycopg.AsyncCursor[Any]) -> Any:
 async def _status(conn: psycopg.AsyncConnection[Any], file_id: int) -> str:
     row = await (await conn.execute("SELECT status FROM ingest_files WHERE id = %s", (file_id,))).fetchone()
     return str(row[0]) if row else "MISSING"
+
+
+def _errors(reject: Reject) -> list[dict[str, str]]:
+    return [{"field": e.field, "rule": e.rule, "message": e.message} for e in reject.errors]
 
 
 def _migrations() -> list[tuple[str, str]]:

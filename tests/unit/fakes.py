@@ -9,7 +9,18 @@ from typing import Any
 
 from streamproc.datasets import Dataset
 from streamproc.events import ObjectEvent
-from streamproc.ledger import COMPLETED, FAILED, PARTIAL, RowRef, SplitCounts
+from streamproc.ledger import (
+    COMPLETED,
+    FAILED,
+    PARTIAL,
+    PROCESSING,
+    RECEIVED,
+    Claim,
+    Reject,
+    RowRef,
+    SplitCounts,
+    claim_verdict,
+)
 from streamproc.ports import TopicPart
 from streamproc.shared.delivery import Delivery
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
@@ -49,9 +60,15 @@ class FakeStore:
 
 @dataclass
 class FakeLedger:
-    """Records what the fan-out told the ledger; `unavailable` fails the next calls transiently."""
+    """Records what the fan-out told the ledger; `unavailable` fails the next calls transiently.
+
+    Claims follow the real rule (`ledger.claim_verdict`) over the statuses this fake keeps per version.
+    """
 
     begun: list[ObjectEvent] = field(default_factory=list)
+    status: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    duplicates: int = 0
     finished: list[SplitCounts] = field(default_factory=list)
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
     unavailable: int = 0
@@ -65,15 +82,29 @@ class FakeLedger:
             msg = "database unavailable: OperationalError"
             raise Unavailable(msg)
 
-    async def begin_file(self, event: ObjectEvent) -> int:
+    async def claim(self, event: ObjectEvent) -> Claim:
         self._call()
+        version = (event.bucket, event.key, event.version)
+        status, split_done = self.status.get(version, (RECEIVED, False))
+        skipped = claim_verdict(status, split_done, forced=event.forced)
+        if skipped is not None:
+            self.duplicates += 1
+            return Claim(file_id=0, attempt=0, skipped=skipped)
         self.begun.append(event)
-        return len(self.begun)
+        self.status[version] = (PROCESSING, False)
+        return Claim(file_id=len(self.begun), attempt=1)
+
+    async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
+        self._call()
+        self.rejects.extend(rejects)
 
     async def finish_split(self, file_id: int, counts: SplitCounts) -> str:
         self._call()
         self.finished.append(counts)
-        return PARTIAL if counts.rows_rejected else COMPLETED
+        status = PARTIAL if counts.rows_rejected else COMPLETED
+        event = self.begun[file_id - 1]
+        self.status[(event.bucket, event.key, event.version)] = (status, True)
+        return status
 
     async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None:
         self._call()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from streamproc import samples
@@ -144,3 +145,33 @@ async def test_the_window_only_changes_when_acks_are_awaited_never_what_is_sent(
     assert len(w.claim_keys()) == counts.rows_valid
     assert len(w.letters()) == counts.rows_rejected
     assert counts.rows_read == 120
+
+
+async def test_the_same_event_again_is_recorded_and_skipped_and_emits_nothing_more() -> None:
+    w = World()
+    ev = w.put("pharmacy_claims/g.csv", samples.csv_bytes("pharmacy_claims", 50, 0.0, seed=11))
+    for _ in range(3):
+        await w.ingest(ev)
+    assert len(w.claim_keys()) == 50
+    assert (len(w.ledger.begun), w.ledger.duplicates, w.fanout.stats.duplicates) == (1, 2, 2)
+
+
+async def test_a_forced_event_runs_a_finished_version_again() -> None:
+    w = World()
+    ev = w.put("pharmacy_claims/h.csv", samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=12))
+    await w.ingest(ev)
+    await w.ingest(msgspec.structs.replace(ev, forced=True))
+    assert len(w.ledger.begun) == 2
+    assert len(w.claim_keys()) == 40  # sent twice; the sinks' upsert and line ledger make that harmless
+
+
+async def test_why_each_row_was_rejected_is_kept_in_the_ledger_without_its_values() -> None:
+    w = World(window=5)
+    body = samples.csv_bytes("pharmacy_claims", 200, 0.1, seed=13)
+    await w.ingest(w.put("pharmacy_claims/i.csv", body))
+    counts = w.ledger.finished[0]
+    assert sorted(r.line for r in w.ledger.rejects) == sorted(x.line or 0 for x in w.letters())
+    assert len(w.ledger.rejects) == counts.rows_rejected
+    assert all(r.stage == "split" and r.errors and r.errors[0].rule for r in w.ledger.rejects)
+    cells = {cell for row in samples.rows("pharmacy_claims", 200, 0.1, seed=13) for cell in row if len(cell) > 3}
+    assert not any(e.message in cells or e.field in cells for r in w.ledger.rejects for e in r.errors)
