@@ -66,7 +66,7 @@ class Database:
 
     async def start(self) -> None:
         self._pool = AsyncConnectionPool(self._url, min_size=1, max_size=self._max_size, open=False, timeout=10)
-        with _translated():
+        with translated():
             await self._pool.open(wait=False)
 
     async def stop(self) -> None:
@@ -79,7 +79,7 @@ class Database:
         if self._pool is None:
             msg = "Database.start() was not called"
             raise DatabaseUnavailable(msg)
-        with _translated():
+        with translated():
             async with self._pool.connection() as conn, conn.transaction():
                 yield conn
 
@@ -281,7 +281,7 @@ def _migrations() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
-class _translated:
+class translated:
     """Turn driver errors into DatabaseUnavailable (retry) or RejectedByDatabase (dead-letter)."""
 
     def __enter__(self) -> None:

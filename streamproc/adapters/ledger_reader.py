@@ -1,0 +1,118 @@
+"""Read-only queries of the file ledger for the stats page, the JSON API and the CLI (own small pool)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from streamproc.adapters.postgres import DatabaseUnavailable, translated
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileFilter:
+    """Which ledger rows to list: newest first, `limit` from `offset`."""
+
+    status: str | None = None
+    dataset: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+# Every column of a ledger row, plus whether it reconciles and how long it took; the WHERE part is filled in.
+_FILES = sql.SQL("""SELECT
+    id, bucket, key, version, dataset, status, size, etag, event_time, rows_read, rows_valid, rows_rejected,
+    rows_loaded, rows_sink_rejected, rows_dead_lettered, unknown_columns, split_done, error_summary,
+    attempts, duplicate_events, last_duplicate_at, received_at, started_at, finished_at, updated_at,
+    (rows_read = rows_loaded + rows_dead_lettered) AS reconciled,
+    extract(epoch FROM (coalesce(finished_at, now()) - coalesce(started_at, received_at))) AS duration_seconds
+FROM ingest_files WHERE {}""")
+
+
+class LedgerReader:
+    """Queries only; a pool of its own so pages and commands never wait behind the sinks' writes."""
+
+    def __init__(self, url: str, *, max_size: int = 2) -> None:
+        self._url = url
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+
+    async def start(self) -> None:
+        self._pool = AsyncConnectionPool(self._url, min_size=0, max_size=self._max_size, open=False, timeout=5)
+        with translated():
+            await self._pool.open(wait=False)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _rows(self, query: str | sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._pool is None:
+            msg = "LedgerReader.start() was not called"
+            raise DatabaseUnavailable(msg)
+        with translated():
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query.encode() if isinstance(query, str) else query, params)
+                return await cur.fetchall()
+
+    async def ping(self) -> None:
+        """Raise DatabaseUnavailable unless PostgreSQL answers now."""
+        await self._rows("SELECT 1 AS ok", {})
+
+    async def files(self, where: FileFilter) -> list[dict[str, Any]]:
+        """Ledger rows, newest first, with `reconciled` and `duration_seconds`."""
+        return await self._rows(
+            _FILES.format(
+                sql.SQL(
+                    "(%(status)s::text IS NULL OR status = %(status)s) "
+                    "AND (%(dataset)s::text IS NULL OR dataset = %(dataset)s) "
+                    "AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s) "
+                    "AND (%(key)s::text IS NULL OR key = %(key)s) "
+                    "ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"
+                )
+            ),
+            {
+                "status": where.status,
+                "dataset": where.dataset,
+                "bucket": where.bucket,
+                "key": where.key,
+                "limit": where.limit,
+                "offset": where.offset,
+            },
+        )
+
+    async def file(self, file_id: int) -> dict[str, Any] | None:
+        rows = await self._rows(_FILES.format(sql.SQL("id = %(id)s")), {"id": file_id})
+        return rows[0] if rows else None
+
+    async def rejects(self, file_id: int, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        """Why rows of a file were dead-lettered: line, stage, error class, rules (never values)."""
+        return await self._rows(
+            "SELECT line, stage, error_class, errors, recorded_at FROM ingest_file_rejects "
+            "WHERE file_id = %(id)s ORDER BY line LIMIT %(limit)s OFFSET %(offset)s",
+            {"id": file_id, "limit": limit, "offset": offset},
+        )
+
+    async def recent_rejects(self, limit: int = 100, since: datetime | None = None) -> list[dict[str, Any]]:
+        """The newest reject reasons across files, with each file's bucket, key and dataset."""
+        return await self._rows(
+            "SELECT f.id AS file_id, f.bucket, f.key, f.dataset, r.line, r.stage, r.error_class, r.errors, "
+            "r.recorded_at FROM ingest_file_rejects r JOIN ingest_files f ON f.id = r.file_id "
+            "WHERE %(since)s::timestamptz IS NULL OR r.recorded_at >= %(since)s "
+            "ORDER BY r.recorded_at DESC, r.file_id DESC, r.line LIMIT %(limit)s",
+            {"limit": limit, "since": since},
+        )
+
+    async def status_counts(self) -> dict[str, int]:
+        """How many file versions are in each status."""
+        rows = await self._rows("SELECT status, count(*) AS n FROM ingest_files GROUP BY status", {})
+        return {str(r["status"]): int(r["n"]) for r in rows}
