@@ -13,6 +13,7 @@ from typing import Protocol
 from bridge.dlq_mirror import DlqMirror
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings, SettingsError, load
+from streamproc.shared.logs import install_safe_exceptions
 
 logger = logging.getLogger("bridge")
 
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"bridge: configuration error: {exc}\n")
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_safe_exceptions()  # tracebacks render without exception text: a driver's message may quote a value
     logger.info("bridge %s starting with %r", args.command, settings)
     return asyncio.run(serve(build(settings, args.command)))
 

@@ -66,6 +66,8 @@ class Postgres:
             str(bindir / "postgres"), "-D", str(self.data), "-p", str(s.postgres_port),
             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
             "-c", "max_connections=200", "-c", "log_min_messages=warning",
+            # Error CONTEXT and DETAIL lines can quote row values (a COPY line, a key): never log them (PHI).
+            "-c", "log_error_verbosity=terse", "-c", "log_min_error_statement=panic",
         ]  # fmt: skip
         return spawn(cmd, pid_file=self.pid_file, log_file=self.log_file, user=self.user, cwd=self.home)
 

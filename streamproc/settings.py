@@ -9,6 +9,7 @@ from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
     TopicSettings,
+    env_choice,
     env_float,
     env_int,
     env_str,
@@ -36,6 +37,7 @@ class WorkerSettings:
     s3_chunk_size: int = 1 << 20
     retry_backoff_cap: float = 30.0
     extra_datasets: tuple[str, ...] = ()
+    log_level: str = "INFO"
 
     def __repr__(self) -> str:
         return (
@@ -64,4 +66,5 @@ class WorkerSettings:
             s3_chunk_size=env_int(src, "STREAMPROC_S3_CHUNK_SIZE", cls.s3_chunk_size, 4096, 1 << 30),
             retry_backoff_cap=env_float(src, "STREAMPROC_RETRY_BACKOFF_CAP", cls.retry_backoff_cap, 0.1),
             extra_datasets=extra,
+            log_level=env_choice(src, "STREAMPROC_LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         )

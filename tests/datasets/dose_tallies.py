@@ -15,6 +15,7 @@ from streamproc.datasets import _rules as rules
 class DoseTally(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tally_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=rules.ID_PATTERN)]
     doses: int
+    patient_id: Annotated[str, Meta(max_length=32, description="PHI")] | None = None
 
 
 DATASET = Dataset(
@@ -27,7 +28,9 @@ DATASET = Dataset(
     columns=(
         Column("tally_id", "text", True, rules.identifier(64)),
         Column("doses", "smallint", True, rules.integer(0, 10**9)),  # deliberately wider than smallint
+        Column("patient_id", "text", False, rules.text(32)),
     ),
     row_type=DoseTally,
+    phi_fields=frozenset({"patient_id"}),
     conflict="latest_wins",
 )

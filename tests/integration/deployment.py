@@ -1,0 +1,125 @@
+"""Real `python -m bridge` and `python -m streamproc worker` processes on the local stack, isolated by names."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from devstack.process import Owned, free_port, read_owned, spawn, stop
+from devstack.provision import Provisioned, provision
+from devstack.settings import AwsNames
+from devstack.stack import Endpoints
+
+FINAL = ("COMPLETED", "PARTIAL", "FAILED")
+
+
+@dataclass
+class Deployment:
+    stack: Endpoints
+    aws: Provisioned
+    database_url: str
+    env: dict[str, str]
+    logs: Path
+
+    def start(self, name: str, *args: str) -> Owned:
+        return spawn(
+            [sys.executable, *args],
+            pid_file=self.logs / f"{name}.pid",
+            log_file=self.logs / f"{name}.log",
+            env=self.env,
+        )
+
+    def stop(self, name: str) -> None:
+        stop(self.logs / f"{name}.pid", timeout=30)
+
+    def kill(self, name: str) -> None:
+        owned = read_owned(self.logs / f"{name}.pid")
+        assert owned is not None, f"{name} is not running"
+        os.kill(owned.pid, signal.SIGKILL)
+        stop(self.logs / f"{name}.pid", timeout=10)  # reaps it
+
+    async def upload(self, key: str, body: bytes) -> None:
+        session = aioboto3.Session()
+        async with session.client("s3", **self.stack.aws.client_kwargs()) as s3:
+            await s3.put_object(Bucket=self.aws.bucket, Key=key, Body=body)
+
+    async def ledger(self, keys: list[str]) -> list[dict[str, Any]]:
+        async with await psycopg.AsyncConnection.connect(self.database_url, row_factory=dict_row) as conn:
+            try:
+                cur = await conn.execute("SELECT * FROM ingest_files WHERE key = ANY(%s) ORDER BY key", (keys,))
+            except psycopg.errors.UndefinedTable:
+                return []  # the worker has not migrated yet
+            return await cur.fetchall()
+
+    async def wait_finished(self, keys: list[str], limit: float = 120.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + limit
+        while True:
+            rows = await self.ledger(keys)
+            if len(rows) == len(keys) and all(r["status"] in FINAL for r in rows):
+                return rows
+            if time.monotonic() > deadline:
+                logs = {p.name: p.read_text(errors="replace")[-3000:] for p in self.logs.glob("*.log")}
+                msg = f"not finished in {limit}s: {[(r['key'], r['status']) for r in rows]}\n{logs}"
+                raise AssertionError(msg)
+            await asyncio.sleep(0.5)
+
+    async def query(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        async with await psycopg.AsyncConnection.connect(self.database_url, row_factory=dict_row) as conn:
+            cur = await conn.execute(query.encode(), params)
+            return await cur.fetchall()
+
+    def log_text(self) -> str:
+        """Everything the bridge and the worker of this deployment wrote to their logs."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+
+    async def count(self, table: str) -> int:
+        async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
+            cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+            row = await cur.fetchone()
+        return int(row[0]) if row else -1
+
+
+@asynccontextmanager
+async def deployment(stack: Endpoints, unique: str, tmp_path: Path, **extra_env: str) -> AsyncIterator[Deployment]:
+    """Unique bucket, queues, topics, consumer groups and schema; bridge and worker stopped afterwards."""
+    names = replace(AwsNames(), bucket=f"e2e-{unique}", queue=f"q-{unique}", dlq=f"dlq-{unique}")
+    made = provision(stack.aws, names)
+    schema = f"e2e_{unique}"
+    async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    database_url = f"{stack.database_url}?options=-csearch_path%3D{schema}"
+    env = {
+        **os.environ,
+        **stack.env(),
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        "STREAMPROC_QUEUE_URL": made.queue_url,
+        "STREAMPROC_DLQ_URL": made.dlq_url,
+        "BRIDGE_WAIT_SECONDS": "1",
+        "BRIDGE_DLQ_GROUP": f"dlq-mirror-{unique}",
+        "STREAMPROC_TOPIC_NAMESPACE": f"{unique}.",
+        "STREAMPROC_TOPIC_PARTITIONS": "3",
+        "STREAMPROC_APP_ID": f"e2e-{unique}",
+        "STREAMPROC_WEB_PORT": str(free_port()),
+        "STREAMPROC_DATA_DIR": str(tmp_path / "faust"),
+        **extra_env,
+    }
+    d = Deployment(stack, made, database_url, env, tmp_path)
+    try:
+        yield d
+    finally:
+        d.stop("worker")
+        d.stop("bridge")
