@@ -16,10 +16,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from devstack.stack import Endpoints
+from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.events import ENCODER, ObjectEvent
 from streamproc.fanout import Position
-from streamproc.pipeline import Pipeline
+from streamproc.pipeline import Pipeline, sink_group
+from streamproc.replay import GroupDescription, UnknownGroup
 from streamproc.settings import WorkerSettings
 from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 
@@ -64,6 +66,27 @@ class Harness:
                 msg = f"files not finished in {limit}s: {[(r['key'], r['status']) for r in rows]}"
                 raise AssertionError(msg)
             await asyncio.sleep(0.2)
+
+    async def wait_drained(self, limit: float = 60.0) -> None:
+        """Until every sink group has committed the end of its topic: every row on Kafka is loaded (or refused)."""
+        deadline = time.monotonic() + limit
+        async with GroupAdmin(self.settings.kafka) as admin:
+            while not await self._drained(admin):
+                if time.monotonic() > deadline:
+                    msg = f"sinks not drained in {limit}s"
+                    raise AssertionError(msg)
+                await asyncio.sleep(0.2)
+
+    async def _drained(self, admin: GroupAdmin) -> bool:
+        for dataset in self.registry:
+            try:
+                group = await admin.describe(sink_group(self.settings, dataset))
+            except UnknownGroup:
+                group = GroupDescription(group_id="", state="Dead", protocol_type="", members=(), committed={})
+            for p in await admin.partition_states(group, [dataset.topic]):
+                if (p.committed or 0) < p.log_end:
+                    return False
+        return True
 
     async def query(self, query: str, *params: Any) -> list[dict[str, Any]]:
         async with await psycopg.AsyncConnection.connect(self.database_url, row_factory=dict_row) as conn:

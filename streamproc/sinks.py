@@ -41,6 +41,7 @@ class SinkStats:
     rows_rejected: int = 0
     undecodable: int = 0
     commit_failures: int = 0
+    write_retries: int = 0  # transient database errors, each followed by the same batch again
     last_batch_rows: int = 0
     last_batch_seconds: float = 0.0
     fetch_seconds: float = 0.0
@@ -206,6 +207,7 @@ class SinkConsumer:
                 lambda: self.store.write_batch(self.dataset, values),
                 what=f"sink {self.dataset.name}",
                 backoff=self._backoff(),
+                on_retry=self._count_retry,
             )
             self.stats.rows_written += len(items)
         except TerminalError as exc:
@@ -215,6 +217,9 @@ class SinkConsumer:
             mid = len(items) // 2
             await self._write(items[:mid])
             await self._write(items[mid:])
+
+    def _count_retry(self, _exc: BaseException) -> None:
+        self.stats.write_retries += 1
 
     async def _reject(self, item: _Item, exc: TerminalError) -> None:
         p = item.event.provenance

@@ -42,8 +42,17 @@ class Backoff:
         self._next = self._initial
 
 
-async def retry_transient(op: Callable[[], Awaitable[T]], *, what: str, backoff: Backoff) -> T:
-    """Run `op` until it succeeds or raises a non-transient error; cancellation ends the wait."""
+async def retry_transient(
+    op: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    backoff: Backoff,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Run `op` until it succeeds or raises a non-transient error; cancellation ends the wait.
+
+    `on_retry` sees every transient error before the wait (counters, health).
+    """
     attempt = 1
     while True:
         try:
@@ -51,6 +60,8 @@ async def retry_transient(op: Callable[[], Awaitable[T]], *, what: str, backoff:
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            if on_retry is not None:
+                on_retry(exc)
             delay = backoff.next()
             logger.warning("%s: %s (attempt %d); retrying in %.1fs", what, exc, attempt, delay)
         await asyncio.sleep(delay)

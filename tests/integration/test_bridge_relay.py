@@ -13,6 +13,7 @@ from streamproc.events import OBJECT_EVENT_DECODER
 from tests.integration.test_bridge_support import (
     bridge_settings,
     consume,
+    consume_keys,
     eventually,
     provision_unique,
     queue_depth,
@@ -103,7 +104,7 @@ async def test_an_sns_wrapped_notification_and_an_object_removed_record_are_hand
     assert event.event_time == datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 
 
-async def test_twenty_five_uploads_in_quick_succession_make_exactly_twenty_five_events(
+async def test_twenty_five_uploads_in_quick_succession_make_events_for_exactly_those_keys(
     stack: Endpoints, unique: str
 ) -> None:
     made = provision_unique(stack, unique)
@@ -114,12 +115,14 @@ async def test_twenty_five_uploads_in_quick_succession_make_exactly_twenty_five_
     kw = stack.aws.client_kwargs()
     async with session.client("s3", **kw) as s3, session.client("sqs", **kw) as sqs, running(relay):
         await upload(s3, made.bucket, keys)
-        records = await consume(stack.kafka_bootstrap_servers, settings.topics.objects, want=25)
-        await eventually(lambda: relay.stats.deleted == 26, "every message deleted")
+        wanted = {f"{made.bucket}/{k}".encode() for k in keys}
+        records = await consume_keys(stack.kafka_bootstrap_servers, settings.topics.objects, wanted)
+        await eventually(lambda: relay.stats.deleted >= 26, "every message deleted")
         assert await queue_depth(sqs, made.queue_url) == 0
-    assert sorted(OBJECT_EVENT_DECODER.decode(r.value).key for r in records) == keys
-    assert await topic_size(stack.kafka_bootstrap_servers, settings.topics.objects, 3) == 25
-    assert relay.stats.produced == 25
+    # SQS delivers at least once: every key arrives, nothing else does; a redelivery may add a duplicate.
+    assert sorted({OBJECT_EVENT_DECODER.decode(r.value).key for r in records}) == keys
+    assert await topic_size(stack.kafka_bootstrap_servers, settings.topics.objects, 3) >= 25
+    assert relay.stats.produced >= 25
 
 
 HOSTILE_KEYS = [
@@ -143,11 +146,13 @@ async def test_hostile_keys_round_trip_exactly(stack: Endpoints, unique: str) ->
     session = aioboto3.Session()
     async with session.client("s3", **stack.aws.client_kwargs()) as s3, running(relay):
         await upload(s3, made.bucket, HOSTILE_KEYS)
-        records = await consume(stack.kafka_bootstrap_servers, settings.topics.objects, want=len(HOSTILE_KEYS))
+        wanted = {f"{made.bucket}/{k}".encode() for k in HOSTILE_KEYS}
+        records = await consume_keys(stack.kafka_bootstrap_servers, settings.topics.objects, wanted)
         events = [OBJECT_EVENT_DECODER.decode(r.value) for r in records]
         for event in events:  # the key in the event is the key S3 stores: it fetches the object
             got = await s3.get_object(Bucket=event.bucket, Key=event.key)
             async with got["Body"] as stream:
                 assert await stream.read() == b"claim_id\nC1\n"
-    assert sorted(e.key for e in events) == sorted(HOSTILE_KEYS)
-    assert sorted(r.key for r in records) == sorted(f"{made.bucket}/{k}".encode() for k in HOSTILE_KEYS)
+    # At least once each (SQS may redeliver), and exactly these keys: the set round-trips exactly.
+    assert sorted({e.key for e in events}) == sorted(HOSTILE_KEYS)
+    assert {r.key for r in records} == wanted

@@ -130,6 +130,23 @@ async def consume(
     return got
 
 
+async def consume_keys(bootstrap: str, topic: str, keys: set[bytes]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` until every key in `keys` arrived at least once (SQS may redeliver: duplicates can come)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    got: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(PATIENCE):
+            while not keys <= {r.key for r in got}:
+                batches = await consumer.getmany(timeout_ms=500)
+                got += [record for records in batches.values() for record in records]
+    finally:
+        await consumer.stop()
+    return got
+
+
 async def topic_size(bootstrap: str, topic: str, partitions: int) -> int:
     """Records ever written to `topic` (the sum of its partitions' end offsets)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)

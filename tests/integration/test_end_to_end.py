@@ -45,14 +45,16 @@ async def test_a_worker_killed_mid_file_loads_every_row_exactly_once_after_resta
         await d.upload(
             "pharmacy_claims/big.csv", samples.csv_bytes("pharmacy_claims", 60_000, 0.0, seed=31, prefix="K")
         )
-        while True:  # kill it once it is part-way through the file
+        while True:  # kill it once the sinks loaded a first batch of the file
             rows = await d.ledger(["pharmacy_claims/big.csv"])
-            if rows and rows[0]["status"] == "PROCESSING":
+            if rows and rows[0]["rows_loaded"] > 0:
                 break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+            await asyncio.sleep(0.02)
         d.kill("worker")
+        (at_kill,) = await d.ledger(["pharmacy_claims/big.csv"])  # the dead worker changes nothing any more
         d.start("worker", "-m", "streamproc", "worker", "--loglevel=info")
         (row,) = await d.wait_finished(["pharmacy_claims/big.csv"], limit=180)
-        assert (row["status"], row["rows_read"], row["rows_loaded"]) == ("COMPLETED", 60_000, 60_000)
-        assert await d.count("pharmacy_claims") == 60_010
+    assert 0 < at_kill["rows_loaded"] < 60_000  # the kill landed in the middle of the file
+    assert at_kill["status"] == "PROCESSING"
+    assert (row["status"], row["rows_read"], row["rows_loaded"]) == ("COMPLETED", 60_000, 60_000)
+    assert await d.count("pharmacy_claims") == 60_010

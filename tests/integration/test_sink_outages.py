@@ -15,6 +15,7 @@ from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 from streamproc import samples
 from streamproc.sinks import SinkConsumer
+from tests.integration.test_bridge_support import eventually
 
 
 def _start(pg: Postgres) -> None:
@@ -57,7 +58,7 @@ async def test_a_database_outage_holds_the_sink_until_it_returns_and_loses_nothi
         first = _sink(h, unique)
         stopping = asyncio.Event()
         task = asyncio.create_task(first.run(stopping))
-        await asyncio.sleep(4.0)  # rows to write and no database: the sink retries in place
+        await eventually(lambda: first.stats.write_retries >= 3, "three retries of the held batch")  # no database
         assert not task.done()
         assert (first.stats.rows_written, first.stats.rows_rejected, first.stats.batches) == (0, 0, 0)
         stopping.set()  # a worker shut down mid-outage abandons its batch uncommitted...
