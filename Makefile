@@ -39,8 +39,11 @@ ROWS ?= 200000
 bench: $(STAMP) ## benchmark on the local stack: fan-out, one sink, end to end, per-row INSERT baseline (ROWS=...)
 	$(PY) -m devstack.bench --rows $(ROWS)
 
-test: $(STAMP) ## all tests; the session fixture starts the services they need
-	$(PY) -m pytest
+test: $(STAMP) ## all tests with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
+	rm -f .coverage .coverage.*
+	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage combine -q
+	$(PY) -m coverage report
 
 test-unit: $(STAMP) ## the tests that need no services
 	$(PY) -m pytest tests/unit
