@@ -101,6 +101,24 @@ class RowEvent(msgspec.Struct, Generic[RowT], frozen=True, kw_only=True, forbid_
     row: RowT
 
 
+def event_envelope(dataset: str, provenance: Provenance) -> tuple[bytes, bytes]:
+    """(head, middle) with `head + b"%d" % line + middle + row_json + b"}"` == the RowEvent's JSON for that line.
+
+    The fan-out encodes each row once (its row JSON) and wraps it per line, instead of encoding a whole
+    event per row; msgspec writes struct fields in order, so the bytes are the same.
+    """
+    marker = 987_654_321
+    template = ENCODER.encode(
+        RowEvent(dataset=dataset, provenance=msgspec.structs.replace(provenance, line=marker), row=msgspec.Raw(b"0"))
+    )
+    head, found, rest = template.partition(b'"line":%d' % marker)
+    middle, _, end = rest.rpartition(b'"row":0')
+    if not found or end != b"}":
+        msg = f"unexpected RowEvent layout: {template!r}"
+        raise RuntimeError(msg)
+    return head + b'"line":', middle + b'"row":'
+
+
 def row_event_type(row_type: type[msgspec.Struct]) -> Any:
     """RowEvent[row_type] for a row type known only at run time (what decoders and schemas take)."""
     return types.GenericAlias(RowEvent, (row_type,))

@@ -19,7 +19,7 @@ import msgspec
 from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import ENCODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent, Provenance
+from streamproc.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent, Provenance, event_envelope
 from streamproc.ledger import FAILED, MAX_REJECTS_PER_FILE, Claim, Reject, SplitCounts
 from streamproc.parsing import CsvFileParser, FileRejected, Parsed, RejectedRow, ValidRow
 from streamproc.ports import FileLedger, ObjectStore, RecordProducer
@@ -193,6 +193,7 @@ class _Split:
         self.file_id = file_id
         self.rejects: list[Reject] = []  # why rows were dead-lettered, for the ledger (flushed with each window)
         self.rejects_kept = 0
+        self.envelope: tuple[bytes, bytes] | None = None
         self.parser: CsvFileParser | None = None
         self.emitted_through = 0  # the highest line already handed to the producer
         self.in_window = 0
@@ -241,7 +242,8 @@ class _Split:
         if dataset is None:
             msg = "the parser yielded a row before it recognised the dataset"
             raise RuntimeError(msg)
-        rows = [self._row(item, dataset) for item in fresh if isinstance(item, ValidRow)]
+        head, middle = self._envelope(dataset)
+        rows = [(r.key, b"%b%d%b%b}" % (head, r.line, middle, r.row_json)) for r in fresh if isinstance(r, ValidRow)]
         letters = [self._letter(item, dataset) for item in fresh if isinstance(item, RejectedRow)]
         if rows:
             await self._send(dataset.topic, rows)
@@ -265,10 +267,13 @@ class _Split:
                 )
                 self.rejects_kept += 1
 
-    def _row(self, item: ValidRow, dataset: Dataset) -> Item:
-        e = self.event
-        provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=item.line, event_time=e.event_time)
-        return dataset.key_of(item.row).encode(), ENCODER.encode(dataset.event(item.row, provenance))
+    def _envelope(self, dataset: Dataset) -> tuple[bytes, bytes]:
+        """The bytes around each row's JSON in this file's row events (one provenance, one dataset)."""
+        if self.envelope is None:
+            e = self.event
+            provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=1, event_time=e.event_time)
+            self.envelope = event_envelope(dataset.name, provenance)
+        return self.envelope
 
     def _letter(self, item: RejectedRow, dataset: Dataset) -> DeadLetter:
         e = self.event

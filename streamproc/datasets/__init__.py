@@ -12,24 +12,37 @@ from typing import Any, Literal
 import msgspec
 
 from streamproc.datasets._rules import Rule, Violation
-from streamproc.events import FieldError, Provenance, RowEvent, row_event_type
+from streamproc.datasets.fast import FastRows
+from streamproc.events import ENCODER, FieldError, Provenance, RowEvent, row_event_type
 from streamproc.shared.deadletters import UNMAPPED_ROW, masked_csv
 
 __all__ = ["Column", "Dataset", "Layout", "RejectedRow", "RowCheck", "Rule", "ValidRow"]
 
 UNDECODABLE = re.compile("[\udc80-\udcff]")  # what undecodable bytes become under surrogateescape
 
-# A check across fields of one row; it sees only the fields that passed their own rules.
-RowCheck = Callable[[Mapping[str, object]], FieldError | None]
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check across fields of one row, given the typed values of the fields it `reads` that passed their
+    own rules (a field that failed, or is blank, reads as None); returns the broken rule or None."""
+
+    reads: tuple[str, ...]
+    check: Callable[[Mapping[str, object]], FieldError | None]
+
+    def __call__(self, row: Mapping[str, object]) -> FieldError | None:
+        return self.check(row)
+
 
 _NAME = re.compile("[a-z_][a-z0-9_]*")
 
 
-class ValidRow(msgspec.Struct, frozen=True, kw_only=True):
-    """A row that passed every rule; `line` is the physical line its record starts on (the header is line 1)."""
+class ValidRow(msgspec.Struct, frozen=True, gc=False):
+    """A row that passed every rule, ready to produce: its natural key and the row's JSON (the row type's
+    encoding). `line` is the physical line its record starts on (the header is line 1)."""
 
     line: int
-    row: msgspec.Struct
+    key: bytes
+    row_json: bytes
 
 
 class RejectedRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,7 +67,7 @@ class Column:
     name: str
     pg_type: str  # e.g. "text", "date", "char(11)", "numeric(12,3)", "smallint", "timestamptz", "inet"
     required: bool
-    rule: Rule = field(repr=False, compare=False)
+    rule: Rule[Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +88,9 @@ class Dataset:
     # Derived once: the topic's value type RowEvent[row_type] and its one decoder.
     event_type: Any = field(init=False, repr=False, compare=False)
     event_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
-    _plan: tuple[tuple[str, bool, Rule], ...] = field(init=False, repr=False, compare=False)
+    row_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
+    fast: FastRows = field(init=False, repr=False, compare=False)
+    _plan: tuple[tuple[str, bool, Rule[Any]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = tuple(c.name for c in self.columns)
@@ -88,13 +103,17 @@ class Dataset:
             problems.append(f"natural key {self.natural_key!r} is not a required column")
         if not self.phi_fields <= set(names):
             problems.append(f"PHI fields {sorted(self.phi_fields - set(names))} are not columns")
+        if unknown := sorted({r for check in self.row_checks for r in check.reads} - set(names)):
+            problems.append(f"row checks read {unknown}, which are not columns")
         if problems:
             msg = f"dataset {self.name!r}: " + "; ".join(problems)
             raise ValueError(msg)
         event_type = row_event_type(self.row_type)
         object.__setattr__(self, "event_type", event_type)
         object.__setattr__(self, "event_decoder", msgspec.json.Decoder(event_type))
+        object.__setattr__(self, "row_decoder", msgspec.json.Decoder(self.row_type))
         object.__setattr__(self, "_plan", tuple((c.name, c.required, c.rule) for c in self.columns))
+        object.__setattr__(self, "fast", FastRows(self))
 
     @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
@@ -189,6 +208,13 @@ class Layout:
         """Validate one CSV row given in header order; a column the header lacks reads as empty."""
         return self.dataset.validate_fields(self.pick(fields if self.complete else [*fields, ""]))
 
+    def fast_row(self, line: int, fields: Sequence[str]) -> ValidRow | None:
+        """The row if the fast path accepts it (a clean record with the header's field count), else None."""
+        if len(fields) != len(self.names):
+            return None
+        accepted = self.dataset.fast.encode(self.pick(fields if self.complete else [*fields, ""]))
+        return None if accepted is None else ValidRow(line, accepted[0], accepted[1])
+
     def row(self, line: int, fields: Sequence[str], *, dirty: bool = False) -> ValidRow | RejectedRow:
         """One CSV record in header order -> a valid row or a reject. `dirty`: it may hold undecodable bytes."""
         if len(fields) != len(self.names):
@@ -202,7 +228,7 @@ class Layout:
         result = self.validate(fields)
         if isinstance(result, tuple):
             return RejectedRow(line=line, errors=result, error_class="InvalidRow", raw_masked=self.raw_masked(fields))
-        return ValidRow(line=line, row=result)
+        return ValidRow(line, self.dataset.key_of(result).encode(), ENCODER.encode(result))
 
     def raw_masked(self, fields: Sequence[str]) -> str:
         """The row as CSV with PHI (and unknown) fields masked: what a dead letter may show of it."""

@@ -10,8 +10,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-# A rule gets the field's text (already trimmed, never empty) and returns the typed, normalised value.
-Rule = Callable[[str], object]
+from streamproc.datasets._spec import Call, Exact, Memo, Rule, Violation
+
+__all__ = [
+    "Rule", "Violation", "date_not_after_today", "decimal", "enum", "identifier", "integer", "ip_address", "ndc",
+    "npi", "text", "timestamp_with_offset",
+]  # fmt: skip
+
 Sign = Literal["positive", "non_negative", "any"]
 
 ID_PATTERN = "^[A-Za-z0-9_-]+$"
@@ -21,22 +26,13 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SIGN_MESSAGES = {"positive": "must be greater than 0", "non_negative": "must not be negative"}
 
 
-class Violation(ValueError):
-    """One broken rule: a stable short id and a message that never quotes the value (it may be PHI)."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-
-
 def _check_length(value: str, max_length: int) -> None:
     if len(value) > max_length:
         msg = f"is {len(value)} characters long, at most {max_length} allowed"
         raise Violation("max_length", msg)
 
 
-def identifier(max_length: int = 64) -> Rule:
+def identifier(max_length: int = 64) -> Rule[str]:
     """1..max_length characters of A-Z a-z 0-9 - _ (the natural keys)."""
 
     def rule(value: str) -> str:
@@ -45,10 +41,11 @@ def identifier(max_length: int = 64) -> Rule:
             raise Violation("id_charset", "may only hold the characters A-Z a-z 0-9 - _")
         return value
 
-    return rule
+    fast = Exact(pattern=f"[A-Za-z0-9_-]{{1,{max_length}}}", lengths=(1, max_length), patterns=frozenset({ID_PATTERN}))
+    return Rule(rule, fast)
 
 
-def text(max_length: int) -> Rule:
+def text(max_length: int) -> Rule[str]:
     """Free text of at most max_length characters; NUL is refused because PostgreSQL text cannot hold it."""
 
     def rule(value: str) -> str:
@@ -57,7 +54,8 @@ def text(max_length: int) -> Rule:
             raise Violation("nul_character", "holds a NUL character, which text columns cannot store")
         return value
 
-    return rule
+    # Any character but NUL (refused) and the fast path's separator \x1f (left to the check).
+    return Rule(rule, Exact(pattern=f"[^\\x00\\x1f]{{1,{max_length}}}", lengths=(1, max_length)))
 
 
 def _digits(value: str) -> bool:
@@ -68,7 +66,7 @@ def _digits(value: str) -> bool:
 _LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # digit d -> the digit sum of 2*d
 
 
-def npi(value: str) -> str:
+def _npi(value: str) -> str:
     """A 10-digit NPI whose last digit is the Luhn check digit over 80840 + the first 9 digits."""
     if len(value) != 10 or not (value.isascii() and value.isdigit()):
         raise Violation("npi_format", "must be exactly 10 digits")
@@ -79,11 +77,36 @@ def npi(value: str) -> str:
     return value
 
 
+def _luhn_part(doubled_first: bool, width: int) -> dict[str, int]:
+    """Every `width`-digit string -> its Luhn contribution, doubling the 1st, 3rd, ... digit or the 2nd, 4th, ..."""
+    table = {"": 0}
+    for position in range(width):
+        doubled = (position % 2 == 0) == doubled_first
+        table = {p + d: s + (_LUHN_SUM[int(d)] if doubled else int(d)) for p, s in table.items() for d in "0123456789"}
+    return table
+
+
+_LUHN_SUM = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # digit d -> the digit sum of 2*d
+# NPI digits 1-3, 4-6 and 7-10 (1st, 3rd, ... doubled): valid iff the three parts sum to 6 mod 10 (24 + them = 0).
+_NPI_PARTS = (_luhn_part(True, 3), _luhn_part(False, 3), _luhn_part(True, 4))
+
+
+def npi_check_digit_ok(value: str) -> bool:
+    """The fast path's NPI check (value already 10 ASCII digits): three table look-ups instead of a loop."""
+    first, second, third = _NPI_PARTS
+    return (first[value[:3]] + second[value[3:6]] + third[value[6:]]) % 10 == 6
+
+
+npi = Rule(
+    _npi, Exact(pattern="[0-9]{10}", accept=npi_check_digit_ok, lengths=(10, 10), patterns=frozenset({"^[0-9]{10}$"}))
+)
+
+
 _NDC_HYPHENATED = re.compile("([0-9]{4,5})-([0-9]{3,4})-([0-9]{1,2})")
 _NDC_FORMAT = "must be an NDC of 11 digits or hyphenated 4-4-2, 5-3-2 or 5-4-1 (or 5-4-2)"
 
 
-def ndc(value: str) -> str:
+def _ndc(value: str) -> str:
     """An NDC normalised to 11 digits (5-4-2); a bare 10-digit code could be any of three layouts."""
     if _digits(value):
         if len(value) == 11:
@@ -106,6 +129,18 @@ def ndc(value: str) -> str:
     )
 
 
+def _dehyphenate_542(value: str) -> str:
+    """The common hyphenated form 5-4-2 without its hyphens; any other text as it is."""
+    if len(value) == 13 and value[5] == "-" and value[10] == "-":
+        return value[:5] + value[6:10] + value[11:]
+    return value
+
+
+ndc = Rule(
+    _ndc, Exact(pattern="[0-9]{11}", prepare=_dehyphenate_542, lengths=(11, 11), patterns=frozenset({"^[0-9]{11}$"}))
+)
+
+
 def _parse_date(value: str) -> date | None:
     size = len(value)
     # fromisoformat alone would also take week dates (2024-W01-1) and other ISO forms the contract does not name.
@@ -117,7 +152,7 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
-def date_not_after_today(days_ahead: int = 1, clock: Callable[[], float] = time.time) -> Rule:
+def date_not_after_today(days_ahead: int = 1, clock: Callable[[], float] = time.time) -> Rule[date]:
     """A date as YYYY-MM-DD or YYYYMMDD, no later than today (UTC) + days_ahead; clock gives epoch seconds."""
     cached_day = -1
     cached_latest = date.min
@@ -143,10 +178,21 @@ def date_not_after_today(days_ahead: int = 1, clock: Callable[[], float] = time.
             raise Violation("date_future", f"is later than today (UTC) + {days_ahead} day(s)")
         return parsed
 
-    return rule
+    # Caching a date's verdict is safe: a date valid once stays valid as today moves on, and a miss or a
+    # cached refusal only sends the row to this check.
+    return Rule(rule, Memo())
 
 
-def decimal(scale: int, precision: int, sign: Sign) -> Rule:
+def _canonical_decimal(whole_digits: int, scale: int, sign: Sign) -> str:
+    """The decimals whose text is exactly how their value encodes: no sign, no leading zero, <= scale places."""
+    fraction = f"(?:\\.[0-9]{{1,{scale}}})?" if scale else ""
+    if sign == "positive":
+        small = f"|0\\.(?=[0-9]{{0,{scale - 1}}}[1-9])[0-9]{{1,{scale}}}" if scale else ""
+        return f"(?:[1-9][0-9]{{0,{whole_digits - 1}}}{fraction}{small})"
+    return f"(?:(?:0|[1-9][0-9]{{0,{whole_digits - 1}}}){fraction})"  # negatives take the check's path
+
+
+def decimal(scale: int, precision: int, sign: Sign) -> Rule[Decimal]:
     """A plain decimal number (no exponent) with at most `scale` places that fits numeric(precision, scale).
 
     Trailing zeros beyond the scale carry no value and are dropped (1.500 is 1.50), so nothing is rounded.
@@ -182,10 +228,10 @@ def decimal(scale: int, precision: int, sign: Sign) -> Rule:
             raise Violation("decimal_range", _SIGN_MESSAGES[sign])
         return number
 
-    return rule
+    return Rule(rule, Exact(pattern=_canonical_decimal(whole_digits, scale, sign), typed=Decimal))
 
 
-def integer(low: int, high: int) -> Rule:
+def integer(low: int, high: int) -> Rule[int]:
     """A whole number from low to high, written in ASCII digits with an optional sign."""
     message = f"must be a whole number from {low} to {high}"
 
@@ -199,10 +245,10 @@ def integer(low: int, high: int) -> Rule:
             raise Violation("integer_range", message)
         return number
 
-    return rule
+    return Rule(rule, Memo())
 
 
-def enum(*allowed: str) -> Rule:
+def enum(*allowed: str) -> Rule[str]:
     """One of the allowed upper-case words, matched case-insensitively, returned upper-case."""
     choices = frozenset(allowed)
     message = f"must be one of {', '.join(allowed)} (any case)"
@@ -214,10 +260,10 @@ def enum(*allowed: str) -> Rule:
             raise Violation("enum", message)
         return upper
 
-    return rule
+    return Rule(rule, Memo())
 
 
-def ip_address(value: str) -> str:
+def _ip_address(value: str) -> str:
     """An IPv4 or IPv6 address (no prefix length, no zone), in its canonical text form."""
     if value.isascii() and "%" not in value and "/" not in value:
         try:
@@ -225,6 +271,9 @@ def ip_address(value: str) -> str:
         except ValueError:
             pass
     raise Violation("ip", "must be an IPv4 or IPv6 address")
+
+
+ip_address = Rule(_ip_address, Memo())
 
 
 def _parse_timestamp(value: str) -> datetime | None:
@@ -236,7 +285,7 @@ def _parse_timestamp(value: str) -> datetime | None:
         return None
 
 
-def timestamp_with_offset(value: str) -> datetime:
+def _timestamp_with_offset(value: str) -> datetime:
     """An ISO 8601 date and time with a UTC offset or Z; a naive timestamp is ambiguous and refused."""
     parsed = _parse_timestamp(value)
     if parsed is None:
@@ -244,3 +293,6 @@ def timestamp_with_offset(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise Violation("timestamp_offset", "has no UTC offset or Z; a naive timestamp is ambiguous")
     return parsed
+
+
+timestamp_with_offset = Rule(_timestamp_with_offset, Call())

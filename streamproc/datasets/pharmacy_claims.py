@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from streamproc.datasets import Column, Dataset
+from streamproc.datasets import Column, Dataset, RowCheck
 from streamproc.datasets import _rules as rules
 from streamproc.events import FieldError
 
@@ -81,5 +81,5 @@ DATASET = Dataset(
     row_type=PharmacyClaim,
     phi_fields=frozenset({"member_id"}),
     conflict="latest_wins",
-    row_checks=(negative_only_when_reversed,),
+    row_checks=(RowCheck(reads=("total_paid", "claim_status"), check=negative_only_when_reversed),),
 )

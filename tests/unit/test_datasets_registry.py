@@ -92,7 +92,7 @@ def test_a_test_only_dataset_validates_and_parses_like_the_real_ones() -> None:
     rows += parser.close()
     first, second = rows
     assert isinstance(first, ValidRow)
-    assert first.row == vaccinations.Vaccination(
+    assert registry.by_name("vaccinations").row_decoder.decode(first.row_json) == vaccinations.Vaccination(
         vaccination_id="VAX-0001",
         patient_id="PAT-42",
         vaccine_code="208",

@@ -49,6 +49,13 @@ def parse(
     return out + parser.close(), parser
 
 
+def claim(item: Parsed) -> PharmacyClaim:
+    """The typed claim of a valid row: its JSON decoded with the published row schema."""
+    assert isinstance(item, ValidRow)
+    decoded: PharmacyClaim = REGISTRY.by_name("pharmacy_claims").row_decoder.decode(item.row_json)
+    return decoded
+
+
 def lines_and_kinds(items: list[Parsed]) -> list[tuple[int, str]]:
     return [(i.line, "ok" if isinstance(i, ValidRow) else i.errors[0].rule) for i in items]
 
@@ -57,8 +64,7 @@ def test_quoted_fields_hold_commas_quotes_and_line_breaks_and_lines_are_physical
     name = 'Amox "500" mg,\nline two\r\nline three'
     items, _ = parse(claims_file(row(1, drug_name=name), row(2)))
     first, second = items
-    assert isinstance(first, ValidRow) and isinstance(first.row, PharmacyClaim)
-    assert first.row.drug_name == name
+    assert claim(first).drug_name == name
     assert [first.line, second.line] == [2, 5]  # the quoted field spans lines 2-4
 
 
@@ -66,8 +72,7 @@ def test_a_bom_and_crlf_line_ends_are_tolerated() -> None:
     items, parser = parse(b"\xef\xbb\xbf" + claims_file(row(1), row(2), newline="\r\n"))
     assert lines_and_kinds(items) == [(2, "ok"), (3, "ok")]
     assert parser.dataset is not None and parser.dataset.name == "pharmacy_claims"
-    assert isinstance(items[1], ValidRow) and isinstance(items[1].row, PharmacyClaim)
-    assert items[1].row.claim_status == "PAID"  # no stray \r in the last field
+    assert claim(items[1]).claim_status == "PAID"  # no stray \r in the last field
 
 
 def test_blank_lines_are_skipped_and_not_counted_but_keep_their_line_numbers() -> None:
@@ -176,8 +181,7 @@ def test_a_quote_left_open_at_the_end_of_the_file_rejects_that_record() -> None:
 def test_a_stray_quote_inside_an_unquoted_field_is_a_character_and_swallows_nothing() -> None:
     items, _ = parse(claims_file(row(1, drug_name='5" tablets'), row(2)).replace(b'"5"" tablets"', b'5" tablets'))
     assert lines_and_kinds(items) == [(2, "ok"), (3, "ok")]
-    assert isinstance(items[0], ValidRow) and isinstance(items[0].row, PharmacyClaim)
-    assert items[0].row.drug_name == '5" tablets'
+    assert claim(items[0]).drug_name == '5" tablets'
 
 
 def test_a_bare_carriage_return_inside_a_row_rejects_that_row_only() -> None:
@@ -190,8 +194,7 @@ def test_header_names_match_in_any_case_order_and_padding_and_unknown_columns_ar
     values = [*reversed(list(good_claim(1).values())), "free text"]
     items, parser = parse(claims_file(",".join(f'"{v}"' for v in values), header=",".join(names)))
     (item,) = items
-    assert isinstance(item, ValidRow) and isinstance(item.row, PharmacyClaim)
-    assert item.row.claim_id == "CLM-00000001"
+    assert claim(item).claim_id == "CLM-00000001"
     assert parser.unknown_columns == ("notes",)
 
 
@@ -201,8 +204,7 @@ def test_an_optional_column_missing_from_the_header_reads_as_none() -> None:
     del values["drug_name"]
     items, _ = parse(claims_file(",".join(values.values()), header=",".join(columns)))
     (item,) = items
-    assert isinstance(item, ValidRow) and isinstance(item.row, PharmacyClaim)
-    assert item.row.drug_name is None
+    assert claim(item).drug_name is None
 
 
 def test_an_empty_object_fails_as_empty() -> None:

@@ -13,7 +13,7 @@ def fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) for c in text)
 
 
-def broken_rule(rule: Rule, value: str) -> str:
+def broken_rule(rule: Rule[object], value: str) -> str:
     with pytest.raises(Violation) as caught:
         rule(value)
     assert value not in caught.value.message or len(value) < 3  # messages never quote the value

@@ -15,7 +15,7 @@ TOTAL = rules.decimal(scale=2, precision=12, sign="any")
 DAYS = rules.integer(1, 365)
 
 
-def broken_rule(rule: Rule, value: str) -> str:
+def broken_rule(rule: Rule[object], value: str) -> str:
     with pytest.raises(Violation) as caught:
         rule(value)
     return caught.value.rule

@@ -15,7 +15,7 @@ FILL_DATE = rules.date_not_after_today(days_ahead=1, clock=lambda: NOON_MARCH_10
 STATUS = rules.enum("PAID", "REVERSED", "REJECTED")
 
 
-def broken_rule(rule: Rule, value: str) -> str:
+def broken_rule(rule: Rule[object], value: str) -> str:
     with pytest.raises(Violation) as caught:
         rule(value)
     return caught.value.rule

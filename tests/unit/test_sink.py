@@ -31,7 +31,7 @@ def claim_records(count: int, partitions: int = 3) -> list[FakeRecord]:
         assert isinstance(item, ValidRow)
         provenance = Provenance(bucket="b", key="pharmacy_claims/s.csv", version="v1", line=item.line, event_time=WHEN)
         partition = n % partitions
-        value = ENCODER.encode(CLAIMS.event(item.row, provenance))
+        value = ENCODER.encode(CLAIMS.event(CLAIMS.row_decoder.decode(item.row_json), provenance))
         records.append(FakeRecord(CLAIMS.topic, partition, offsets[partition], value))
         offsets[partition] += 1
     return records
