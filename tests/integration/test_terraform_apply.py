@@ -103,9 +103,17 @@ def applied(
     yield Applied(workspace, scratch_moto, terraform.provisioned(outputs), outputs, seconds)
     _timed(seconds, "destroy", workspace.destroy)
     _assert_nothing_left(scratch_moto)
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("terraform against moto: " + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+    _report(pytestconfig, "terraform against moto: " + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+
+
+def _report(config: pytest.Config, line: str) -> None:
+    """A line on the terminal even for a passing run (output capture is suspended around it)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 def _assert_nothing_left(endpoint: AwsEndpoint) -> None:
