@@ -20,7 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m devstack", description="Local Kafka, PostgreSQL and moto (S3+SQS)."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start (or reuse) every service, provision S3/SQS, write .stack/env")
+    up = sub.add_parser("up", help="start (or reuse) every service, provision S3/SQS, write .stack/env")
+    up.add_argument(
+        "--provision",
+        choices=stack.PROVISIONERS,
+        default="python",
+        help="create the bucket and queues with devstack/provision.py (python, the default) or by applying "
+        "terraform/ with a local terraform and AWS provider (terraform)",
+    )
     down = sub.add_parser("down", help="stop the services this stack started")
     down.add_argument("--wipe", action="store_true", help="also delete the state dir (data and logs)")
     sub.add_parser("status", help="each service, its endpoint and health; exit 1 unless all are healthy")
@@ -58,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: StackSettings) -> int:
     if args.command == "up":
         t0 = time.monotonic()
-        result = stack.up(settings)
+        result = stack.up(settings, args.provision)
         verb = "started " + ", ".join(result.started) if result.started else "everything was already running"
         print(f"stack ready in {time.monotonic() - t0:.1f}s ({verb}); endpoints in {settings.env_file}")
         _print_status(settings)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from devstack import terraform
 from devstack.kafka import Kafka
 from devstack.moto import Moto
 from devstack.postgres import Postgres
@@ -19,6 +20,8 @@ from devstack.provision import AwsEndpoint, Provisioned, provision
 from devstack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
+
+PROVISIONERS = ("python", "terraform")
 
 
 class Service(Protocol):
@@ -74,8 +77,15 @@ def services(settings: StackSettings) -> list[Service]:
     return [Kafka(settings), Postgres(settings), Moto(settings)]
 
 
-def up(settings: StackSettings) -> UpResult:
-    """Start what is not running, reuse what is healthy, provision AWS, write the env file."""
+def up(settings: StackSettings, provisioner: str = "python") -> UpResult:
+    """Start what is not running, reuse what is healthy, provision AWS, write the env file.
+
+    `provisioner` "python" creates the AWS side with devstack/provision.py, "terraform" applies terraform/."""
+    if provisioner not in PROVISIONERS:
+        msg = f"unknown provisioner {provisioner!r}: use one of {', '.join(PROVISIONERS)}"
+        raise StackError(msg)
+    if provisioner == "terraform":
+        terraform.locate()  # fail before starting anything when terraform or its provider is missing
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     todo = services(settings)
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
@@ -85,7 +95,7 @@ def up(settings: StackSettings) -> UpResult:
         # Leave nothing behind: stop what this call started before reporting the failure.
         down(settings, only=[o for o in outcomes if isinstance(o, str)])
         raise StackError("\n".join(failures))
-    endpoints = current_endpoints(settings)
+    endpoints = current_endpoints(settings, provisioner)
     write_env_file(settings, endpoints)
     return UpResult(endpoints=endpoints, started=tuple(o for o in outcomes if isinstance(o, str)))
 
@@ -110,16 +120,19 @@ def _bring_up(svc: Service, timeout: float) -> str | StackError | None:
     return svc.name if started else None
 
 
-def current_endpoints(settings: StackSettings) -> Endpoints:
+def current_endpoints(settings: StackSettings, provisioner: str = "python") -> Endpoints:
     """Endpoints of the running local stack; provisions the AWS side (idempotent)."""
     kafka, postgres, moto = services(settings)
     aws = AwsEndpoint(url=moto.endpoint, region=settings.region)
-    return Endpoints(
-        kafka_bootstrap_servers=kafka.endpoint,
-        database_url=postgres.endpoint,
-        aws=aws,
-        provisioned=provision(aws, settings.aws),
-    )
+    if provisioner == "terraform":
+        # Same moto process as the last apply: its resources are still there (moto keeps state in memory).
+        owned = moto.owned()
+        key = f"{aws.url} {owned.pid}:{owned.start_ticks} {settings.aws}" if owned else None
+        workspace = terraform.Workspace(terraform.locate(), settings.state_dir / "terraform", aws)
+        made = terraform.provision(workspace, settings.aws, reuse_key=key)
+    else:
+        made = provision(aws, settings.aws)
+    return Endpoints(kafka_bootstrap_servers=kafka.endpoint, database_url=postgres.endpoint, aws=aws, provisioned=made)
 
 
 def down(settings: StackSettings, only: Iterable[str] | None = None) -> list[str]:

@@ -29,3 +29,23 @@ output "dlq_arn" {
   description = "ARN of the dead-letter queue."
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "bridge_policy_arn" {
+  description = "IAM policy to attach to the bridge's role (SQS receive/delete on the queue, send on the DLQ)."
+  value       = aws_iam_policy.bridge.arn
+}
+
+output "worker_policy_arn" {
+  description = "IAM policy to attach to the worker's role (read object versions from the bucket; kms:Decrypt with SSE-KMS)."
+  value       = aws_iam_policy.worker.arn
+}
+
+output "bridge_policy_json" {
+  description = "The bridge's policy document, for roles managed elsewhere (inline policy, permission boundary review)."
+  value       = data.aws_iam_policy_document.bridge.json
+}
+
+output "worker_policy_json" {
+  description = "The worker's policy document, for roles managed elsewhere."
+  value       = data.aws_iam_policy_document.worker.json
+}

@@ -16,6 +16,7 @@ provider "aws" {
   dynamic "endpoints" {
     for_each = local.emulated ? [var.aws_endpoint_url] : []
     content {
+      iam = endpoints.value
       s3  = endpoints.value
       sqs = endpoints.value
       sts = endpoints.value

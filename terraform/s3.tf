@@ -43,6 +43,9 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "drop_zone" {
 }
 
 resource "aws_s3_bucket_policy" "drop_zone" {
+  # moto evaluates bucket policies too, and it speaks plain HTTP: emulators set require_tls = false.
+  count = var.require_tls ? 1 : 0
+
   bucket = aws_s3_bucket.drop_zone.id
   policy = jsonencode({
     Version = "2012-10-17"
@@ -65,7 +68,9 @@ resource "aws_s3_bucket_policy" "drop_zone" {
 resource "aws_s3_bucket_notification" "drop_zone" {
   bucket = aws_s3_bucket.drop_zone.id
 
-  # One configuration per suffix (.csv, .csv.gz); ids match devstack/provision.py.
+  # One configuration per suffix (.csv, .csv.gz); ids match devstack/provision.py. S3 sends a test event when
+  # the notification is saved, so the queue must already accept it: queue_arn orders this after the queue,
+  # which is created with its policy.
   dynamic "queue" {
     for_each = var.object_suffixes
     content {
@@ -75,7 +80,4 @@ resource "aws_s3_bucket_notification" "drop_zone" {
       filter_suffix = queue.value
     }
   }
-
-  # S3 sends a test event when the notification is saved; the queue must already accept it.
-  depends_on = [aws_sqs_queue_policy.events]
 }

@@ -8,7 +8,7 @@ variable "aws_region" {
 }
 
 variable "aws_endpoint_url" {
-  description = "Endpoint of an AWS emulator (e.g. http://127.0.0.1:35000 for the local moto server). null = real AWS."
+  description = "Endpoint of an AWS emulator (e.g. http://127.0.0.1:35000 for the local moto server) for S3, SQS, IAM and STS. null = real AWS."
   type        = string
   default     = null
 
@@ -95,6 +95,23 @@ variable "kms_key_arn" {
   description = "KMS key for the bucket's default encryption (SSE-KMS). null = SSE-S3 (AES256). The worker's role then needs kms:Decrypt on it."
   type        = string
   default     = null
+}
+
+variable "require_tls" {
+  description = "Deny every request to the bucket that is not made over TLS (aws:SecureTransport). false only for an emulator that speaks plain HTTP."
+  type        = bool
+  default     = true
+}
+
+variable "iam_name_prefix" {
+  description = "Prefix of the IAM policy names (<prefix>-bridge, <prefix>-worker); IAM names are unique per account, so give each environment its own."
+  type        = string
+  default     = "streamproc"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,100}$", var.iam_name_prefix))
+    error_message = "iam_name_prefix must be 1-100 letters, digits or +=,.@_- characters."
+  }
 }
 
 variable "force_destroy" {

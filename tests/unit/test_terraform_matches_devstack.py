@@ -1,30 +1,19 @@
-"""Terraform declares the AWS resources devstack provisions locally, with the same names and defaults."""
+"""Terraform declares the AWS resources devstack provisions locally, with the same names and defaults; the local
+Terraform toolchain is found (or its absence named), formats, initialises offline from the mirror and validates."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from devstack.settings import REPO_ROOT, AwsNames
+from devstack import terraform
+from devstack.__main__ import build_parser, main
+from devstack.provision import AwsEndpoint
+from devstack.settings import AwsNames
 
-TERRAFORM_DIR = REPO_ROOT / "terraform"
-# Offline, `terraform init` fails in well under a second; the cap only bounds a hanging network.
-INIT_TIMEOUT = 60.0
-COMMAND_TIMEOUT = 60.0
-# No checkpoint (version check) call home, no prompts: tests must not wait on the network or a human.
-TERRAFORM_ENV = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-# Phrases of `terraform init` output that mean "could not download providers", not "bad configuration":
-# a configuration error fails the test instead of skipping it.
-PROVIDERS_UNREACHABLE = (
-    "Failed to query available provider packages",
-    "Failed to install provider",
-    "could not connect to registry",
-)
+TERRAFORM_DIR = terraform.TERRAFORM_DIR
 
 _VARIABLE = re.compile(r'^variable\s+"(?P<name>[\w-]+)"\s*\{(?P<body>.*?)^\}', re.MULTILINE | re.DOTALL)
 _DEFAULT = re.compile(r"^\s*default\s*=\s*(?P<value>.+?)\s*(?:#.*)?$", re.MULTILINE)
@@ -46,11 +35,11 @@ def variable_defaults() -> dict[str, str]:
     return defaults
 
 
-def block(kind: str, name: str) -> str:
-    """The body of `resource "<kind>" "<name>" { ... }`, which `terraform fmt` closes at column 0."""
-    pattern = re.compile(rf'^resource\s+"{kind}"\s+"{name}"\s*\{{(?P<body>.*?)^\}}', re.MULTILINE | re.DOTALL)
+def block(kind: str, name: str, kind_of: str = "resource") -> str:
+    """The body of `resource "<kind>" "<name>" { ... }` (or a data block), which `terraform fmt` closes at column 0."""
+    pattern = re.compile(rf'^{kind_of}\s+"{kind}"\s+"{name}"\s*\{{(?P<body>.*?)^\}}', re.MULTILINE | re.DOTALL)
     found = pattern.search(configuration())
-    assert found is not None, f'resource "{kind}" "{name}" is not declared in {TERRAFORM_DIR}'
+    assert found is not None, f'{kind_of} "{kind}" "{name}" is not declared in {TERRAFORM_DIR}'
     return found["body"]
 
 
@@ -68,18 +57,6 @@ def strings(raw: str) -> tuple[str, ...]:
 def has(body: str, attribute: str, value: str) -> bool:
     """Whether `attribute = value` appears in a block, whatever the alignment `terraform fmt` chose."""
     return re.search(rf"^\s*{re.escape(attribute)}\s*=\s*{re.escape(value)}\s*$", body, re.MULTILINE) is not None
-
-
-def require_terraform() -> None:
-    if shutil.which("terraform") is None:
-        pytest.skip("terraform not installed: the .tf files were only checked textually")
-
-
-def first_error(output: str) -> str:
-    """Terraform's first `Error:` paragraph on one line, short enough for a skip reason."""
-    text = " ".join(output.split())
-    start = text.find("Error:")
-    return text[start if start >= 0 else 0 :][:300]
 
 
 def test_terraform_defaults_name_the_bucket_and_queues_devstack_provisions() -> None:
@@ -109,14 +86,16 @@ def test_bucket_notifies_the_queue_of_created_objects_with_the_devstack_suffixes
     assert has(notification, "filter_suffix", "queue.value")
     assert has(notification, "events", '["s3:ObjectCreated:*"]')
     assert has(notification, "queue_arn", "aws_sqs_queue.events.arn")
-    assert has(notification, "depends_on", "[aws_sqs_queue_policy.events]")
 
 
 def test_only_s3_events_from_our_bucket_may_be_sent_to_the_queue() -> None:
-    policy = block("aws_sqs_queue_policy", "events")
-    assert has(policy, "Principal", '{ Service = "s3.amazonaws.com" }')
-    assert has(policy, "Action", '"sqs:SendMessage"')
-    assert has(policy, "Condition", '{ ArnLike = { "aws:SourceArn" = aws_s3_bucket.drop_zone.arn } }')
+    assert has(block("aws_sqs_queue", "events"), "policy", "data.aws_iam_policy_document.events_queue.json")
+    policy = block("aws_iam_policy_document", "events_queue", kind_of="data")
+    assert has(policy, "identifiers", '["s3.amazonaws.com"]')
+    assert has(policy, "actions", '["sqs:SendMessage"]')
+    assert has(policy, "resources", "[local.queue_arn]")
+    assert has(policy, "variable", '"aws:SourceArn"')
+    assert has(policy, "values", "[aws_s3_bucket.drop_zone.arn]")
 
 
 def test_bucket_and_queues_are_encrypted_versioned_private_and_tls_only() -> None:
@@ -133,60 +112,68 @@ def test_bucket_and_queues_are_encrypted_versioned_private_and_tls_only() -> Non
         assert has(block("aws_sqs_queue", queue), "sqs_managed_sse_enabled", "true"), queue
 
 
-def test_an_emulator_endpoint_is_opt_in_and_covers_s3_sqs_and_sts() -> None:
+def test_an_emulator_endpoint_is_opt_in_and_covers_iam_s3_sqs_and_sts() -> None:
     assert variable_defaults()["aws_endpoint_url"] == "null"
     text = configuration()
-    for service in ("s3", "sqs", "sts"):
+    for service in ("iam", "s3", "sqs", "sts"):
         assert re.search(rf"^\s*{service}\s*=\s*endpoints\.value\s*$", text, re.MULTILINE), service
     for flag in ("s3_use_path_style", "skip_credentials_validation", "skip_requesting_account_id"):
         assert re.search(rf"^\s*{flag}\s*=\s*local\.emulated\s*$", text, re.MULTILINE), flag
 
 
-# The commands below are literal argv lists (no interpolated input); `env` resolves terraform on PATH,
-# exactly where `shutil.which` found it.
-
-
 def test_terraform_files_are_formatted() -> None:
-    require_terraform()
-    done = subprocess.run(
-        ["/usr/bin/env", "terraform", "fmt", "-check", "-recursive", "-diff", "terraform"],
-        cwd=REPO_ROOT,
-        env=TERRAFORM_ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=COMMAND_TIMEOUT,
-    )
+    try:
+        binary = terraform.find_binary()
+    except terraform.TerraformUnavailable as exc:
+        pytest.skip(f"terraform fmt not run, the .tf files were only checked textually: {exc}")
+    done = terraform.fmt_check(binary)
     assert done.returncode == 0, f"run `terraform fmt -recursive terraform`:\n{done.stdout}{done.stderr}"
 
 
-def test_terraform_configuration_validates_when_providers_can_be_installed(tmp_path: Path) -> None:
-    require_terraform()
-    workdir = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfvars"))
+def test_terraform_initialises_from_the_local_provider_mirror_and_validates(tmp_path: Path) -> None:
     try:
-        init = subprocess.run(
-            ["/usr/bin/env", "terraform", "init", "-backend=false", "-input=false", "-no-color"],
-            cwd=workdir,
-            env=TERRAFORM_ENV,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=INIT_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"providers not reachable (registry.terraform.io): init timed out after {INIT_TIMEOUT:.0f}s")
-    output = init.stdout + init.stderr
-    if init.returncode != 0 and any(marker in output for marker in PROVIDERS_UNREACHABLE):
-        pytest.skip(f"providers not reachable (registry.terraform.io): {first_error(output)}")
-    assert init.returncode == 0, f"terraform init failed on the configuration itself:\n{output}"
-    done = subprocess.run(
-        ["/usr/bin/env", "terraform", "validate", "-no-color"],
-        cwd=workdir,
-        env=TERRAFORM_ENV,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=COMMAND_TIMEOUT,
-    )
-    assert done.returncode == 0, f"terraform validate:\n{done.stdout}{done.stderr}"
+        toolchain = terraform.locate()
+    except terraform.TerraformUnavailable as exc:
+        pytest.skip(f"terraform init/validate not run: {exc}")
+    workspace = terraform.Workspace(toolchain, tmp_path, AwsEndpoint(url=None))
+    workspace.prepare({})
+    workspace.init(backend=False)
+    workspace.validate()
+
+
+def test_a_missing_terraform_binary_is_named_with_the_setting_that_fixes_it() -> None:
+    with pytest.raises(terraform.TerraformUnavailable, match=r"terraform not found .* set STREAMPROC_TERRAFORM"):
+        terraform.locate({"STREAMPROC_TERRAFORM": "/nonexistent/terraform", "PATH": ""})
+
+
+def test_a_plugin_dir_without_the_aws_provider_is_named_and_nothing_is_downloaded(tmp_path: Path) -> None:
+    env = {"STREAMPROC_TERRAFORM": "/bin/sh", "STREAMPROC_TF_PLUGIN_DIR": str(tmp_path)}
+    with pytest.raises(terraform.TerraformUnavailable, match="registry downloads are never attempted") as exc:
+        terraform.locate(env)
+    assert str(tmp_path) in str(exc.value)
+    assert "STREAMPROC_TF_PLUGIN_DIR" in str(exc.value)
+
+
+def test_terraforms_own_user_plugin_dir_is_searched_and_its_mirror_layout_recognised(tmp_path: Path) -> None:
+    user_dir = tmp_path / ".terraform.d" / "plugins"
+    platform_dir = user_dir / terraform.PROVIDER / "5.100.0" / terraform.target_platform()
+    platform_dir.mkdir(parents=True)
+    (platform_dir / "terraform-provider-aws_v5.100.0_x5").touch()
+    assert user_dir in terraform.default_plugin_dirs({"HOME": str(tmp_path)})
+    env = {"STREAMPROC_TERRAFORM": "/bin/sh", "STREAMPROC_TF_PLUGIN_DIR": str(user_dir)}
+    assert terraform.locate(env) == terraform.Toolchain(binary=Path("/bin/sh"), plugin_dir=user_dir)
+
+
+def test_devstack_up_takes_a_provisioner_and_defaults_to_the_python_one() -> None:
+    assert build_parser().parse_args(["up"]).provision == "python"
+    assert build_parser().parse_args(["up", "--provision", "terraform"]).provision == "terraform"
+
+
+def test_up_with_terraform_missing_fails_clearly_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STREAMPROC_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("STREAMPROC_TERRAFORM", str(tmp_path / "no-terraform"))
+    assert main(["up", "--provision", "terraform"]) == 2
+    assert capsys.readouterr().err.startswith("devstack: terraform not found")
+    assert list(tmp_path.iterdir()) == []
