@@ -30,11 +30,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 # Names the bridge reads today for the queues; the canonical STREAMPROC_QUEUE_URL / STREAMPROC_DLQ_URL are set
 # as well. Drop these two once the bridge reads the canonical names (see tests/unit/test_compose_env_names.py).
-LEGACY_QUEUE_ENV = ("BRIDGE_QUEUE_URL", "BRIDGE_DLQ_URL")
-
-
 @dataclass
 class Applied:
     """A scratch moto that terraform/ was applied to, and how long each step took."""
@@ -188,7 +186,6 @@ def _bridge_env(applied: Applied, stack: Endpoints, unique: str) -> dict[str, st
         "BRIDGE_STATS_INTERVAL": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    env.update(zip(LEGACY_QUEUE_ENV, (applied.made.queue_url, applied.made.dlq_url), strict=True))
     return env
 
 
