@@ -59,7 +59,7 @@ class Harness:
     async def wait_finished(self, keys: Sequence[str], limit: float = 60.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + limit
         while True:
-            rows = [r for r in await self.pipeline.db.files(limit=1000, bucket=self.bucket) if r["key"] in keys]
+            rows = [r for r in await self.pipeline.ledger.files(limit=1000, bucket=self.bucket) if r["key"] in keys]
             if len({r["key"] for r in rows}) == len(set(keys)) and all(r["status"] in FINAL for r in rows):
                 return rows
             if time.monotonic() > deadline:

@@ -89,6 +89,16 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     event_time: datetime
 
 
+class ProvenanceText(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Provenance as a sink reads it: the event time stays text (PostgreSQL parses it; no datetime per row)."""
+
+    bucket: str
+    key: str
+    version: str
+    line: int
+    event_time: str
+
+
 RowT = TypeVar("RowT", bound=msgspec.Struct)
 
 
@@ -122,6 +132,17 @@ def event_envelope(dataset: str, provenance: Provenance) -> tuple[bytes, bytes]:
 def row_event_type(row_type: type[msgspec.Struct]) -> Any:
     """RowEvent[row_type] for a row type known only at run time (what decoders and schemas take)."""
     return types.GenericAlias(RowEvent, (row_type,))
+
+
+def text_event_type(name: str, row_text_type: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A row event as a sink reads it: same JSON, decoded without parsing decimals, dates or times."""
+    return msgspec.defstruct(
+        f"{name}EventText",
+        [("schema_version", int), ("dataset", str), ("provenance", ProvenanceText), ("row", row_text_type)],
+        frozen=True,
+        forbid_unknown_fields=True,
+        gc=False,
+    )
 
 
 def schema_for(dataset: Dataset) -> dict[str, Any]:

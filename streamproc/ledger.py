@@ -34,6 +34,7 @@ class RowRef:
     key: str
     version: str
     line: int
+    partition: int = 0  # the Kafka partition the row event was read from
     error_class: str = "RejectedByDatabase"
     errors: tuple[FieldError, ...] = ()
 
@@ -74,3 +75,34 @@ class Reject:
 
 
 MAX_REJECTS_PER_FILE: Final = 10_000  # reasons kept per file for the stats page; the counts stay exact
+
+
+# -- what a sink batch loads, and how its lines are counted (once per file version) --------------------------
+
+Version = tuple[str, str, str]  # bucket, key, version: one file version
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBatch:
+    """What one sink transaction writes: the rows to upsert (one per natural key) and, per file version and
+    Kafka partition, the lines the batch carries in offset order (every line counts, superseded ones too)."""
+
+    topic: str
+    rows: list[tuple[object, ...]]
+    lines: dict[Version, dict[int, list[int]]]
+
+
+def count_fresh(lines: list[int], high: int) -> tuple[int, int]:
+    """The lines (one file, one partition, in offset order) above the running high-water mark, and the new mark.
+
+    The fan-out emits a file's lines in increasing order, and a key always lands on the same partition, so a
+    partition carries each production pass of a file as an increasing run. A resumed pass starts at or below
+    what was already acknowledged, and a forced or replayed one starts at line 2: a line at or below the
+    mark was counted before. So each line of a file version is counted once, however often it is produced.
+    """
+    fresh = 0
+    for line in lines:
+        if line > high:
+            fresh += 1
+            high = line
+    return fresh, high

@@ -10,7 +10,9 @@ from typing import Any
 
 from mode import Service
 
+from streamproc.adapters.ledger_store import LedgerStore
 from streamproc.adapters.postgres import Database
+from streamproc.adapters.row_store import RowStore
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
@@ -45,6 +47,8 @@ class Pipeline(Service):
         self.settings = settings
         self.registry = registry
         self.db = Database(settings.database_url)
+        self.ledger = LedgerStore(self.db)
+        self.rows = RowStore(self.db)
         self.s3 = S3Reader(settings.aws.client_kwargs(), settings.s3_chunk_size)
         self.producer = Producer(settings.kafka)
         self.letters = DeadLetterWriter(
@@ -52,7 +56,7 @@ class Pipeline(Service):
         )
         self.fanout = FanOut(
             registry=registry,
-            ledger=self.db,
+            ledger=self.ledger,
             store=self.s3,
             producer=self.producer,
             letters=self.letters,
@@ -65,7 +69,7 @@ class Pipeline(Service):
         self._sink_tasks: list[asyncio.Task[None]] = []
 
     def new_sink(self, dataset: Dataset, *, group_id: str | None = None, **overrides: Any) -> SinkConsumer:
-        """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs."""
+        """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs (and store)."""
         s = self.settings
         options: dict[str, Any] = {
             "batch_size": s.sink_batch_size,
@@ -82,7 +86,9 @@ class Pipeline(Service):
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=16 << 20,
         )
-        return SinkConsumer(dataset=dataset, source=source, store=self.db, letters=self.letters, **options)
+        return SinkConsumer(
+            **{"dataset": dataset, "source": source, "store": self.rows, "letters": self.letters} | options
+        )
 
     async def on_start(self) -> None:
         install_safe_exceptions()  # after Faust configured logging: no handler prints a driver's message

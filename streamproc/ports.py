@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from streamproc.datasets import Dataset
 from streamproc.events import ObjectEvent
-from streamproc.ledger import Claim, Reject, RowRef, SplitCounts
+from streamproc.ledger import Claim, LoadBatch, Reject, RowRef, SplitCounts
 from streamproc.shared.delivery import Delivery
 
 TopicPart = tuple[str, int]
@@ -31,8 +31,8 @@ class FileLedger(Protocol):
 class SinkStore(Protocol):
     """The sink's side of PostgreSQL: one idempotent batch write, and rows the database refused."""
 
-    async def write_batch(self, dataset: Dataset, rows: Sequence[Sequence[Any]]) -> None: ...
-    async def record_rejected(self, dataset: Dataset, refs: Sequence[RowRef]) -> None: ...
+    async def write_batch(self, dataset: Dataset, batch: LoadBatch) -> None: ...
+    async def record_rejected(self, dataset: Dataset, topic: str, refs: Sequence[RowRef]) -> None: ...
 
 
 class RecordProducer(Protocol):

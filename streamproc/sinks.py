@@ -13,14 +13,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from streamproc.datasets import Dataset
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import FieldError, RowEvent
-from streamproc.ledger import RowRef
+from streamproc.events import FieldError, ProvenanceText
+from streamproc.ledger import LoadBatch, RowRef, Version
 from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
 from streamproc.shared.errors import StreamprocError, TerminalError
@@ -54,13 +55,39 @@ class SinkStats:
         return sum(self.lag.values())
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    topic: str
-    partition: int
-    offset: int
-    event: RowEvent[Any]
-    values: tuple[Any, ...]
+# One decoded record: (partition, offset, the row event read as text, its COPY values).
+Decoded = tuple[int, int, Any, tuple[Any, ...]]
+
+
+def _later(a: ProvenanceText, b: ProvenanceText) -> bool:
+    """Whether provenance `a` comes after `b`: S3 event time, then line, key, version (as the upsert orders)."""
+    return (datetime.fromisoformat(a.event_time), a.line, a.key, a.version) > (
+        datetime.fromisoformat(b.event_time),
+        b.line,
+        b.key,
+        b.version,
+    )
+
+
+def load_batch(dataset: Dataset, topic: str, items: Sequence[Decoded]) -> LoadBatch:
+    """The rows to upsert (one per natural key: the latest provenance, or the first for append-only) and every
+    line per file version and partition, in offset order."""
+    rows: dict[Any, tuple[ProvenanceText, tuple[Any, ...]]] = {}
+    lines: dict[Version, dict[int, list[int]]] = {}
+    latest = dataset.conflict == "latest_wins"
+    key_index = dataset.column_names.index(dataset.natural_key)
+    last: tuple[Version, dict[int, list[int]]] | None = None
+    for partition, _offset, event, values in items:
+        p = event.provenance
+        key = values[key_index]
+        held = rows.get(key)
+        if held is None or (latest and _later(p, held[0])):
+            rows[key] = (p, values)
+        version = (p.bucket, p.key, p.version)
+        if last is None or last[0] != version:
+            last = (version, lines.setdefault(version, {}))
+        last[1].setdefault(partition, []).append(p.line)
+    return LoadBatch(topic=topic, rows=[values for _, values in rows.values()], lines=lines)
 
 
 class SinkConsumer:
@@ -151,7 +178,7 @@ class SinkConsumer:
                 break
         return records
 
-    async def _flush(self, source: RecordSource, records: Sequence[ConsumedRecord], items: list[_Item]) -> None:
+    async def _flush(self, source: RecordSource, records: Sequence[ConsumedRecord], items: list[Decoded]) -> None:
         t0 = time.monotonic()
         await self._write(items)
         offsets: dict[TopicPart, int] = {}
@@ -169,9 +196,9 @@ class SinkConsumer:
         self.stats.last_batch_rows = len(records)
         self.stats.last_batch_seconds = time.monotonic() - t0
 
-    async def _decode(self, records: Sequence[ConsumedRecord]) -> list[_Item]:
-        items = []
-        decode, row_values = self.dataset.event_decoder.decode, self.dataset.row_values
+    async def _decode(self, records: Sequence[ConsumedRecord]) -> list[Decoded]:
+        items: list[Decoded] = []
+        decode, astuple = self.dataset.text_decoder.decode, msgspec.structs.astuple
         for rec in records:
             try:
                 event = decode(rec.value or b"")
@@ -179,8 +206,7 @@ class SinkConsumer:
                 await self._undecodable(rec, exc)
                 continue
             p = event.provenance
-            values = (*row_values(event.row), p.bucket, p.key, p.version, p.line, p.event_time)
-            items.append(_Item(rec.topic, rec.partition, rec.offset, event, values))
+            items.append((rec.partition, rec.offset, event, (*astuple(event.row), *astuple(p))))
         return items
 
     async def _undecodable(self, rec: ConsumedRecord, exc: msgspec.DecodeError) -> None:
@@ -198,13 +224,13 @@ class SinkConsumer:
         )
         await self.letters.write([letter])
 
-    async def _write(self, items: list[_Item]) -> None:
+    async def _write(self, items: list[Decoded]) -> None:
         if not items:
             return
-        values = [i.values for i in items]
+        batch = load_batch(self.dataset, self.dataset.topic, items)
         try:
             await retry_transient(
-                lambda: self.store.write_batch(self.dataset, values),
+                lambda: self.store.write_batch(self.dataset, batch),
                 what=f"sink {self.dataset.name}",
                 backoff=self._backoff(),
                 on_retry=self._count_retry,
@@ -221,28 +247,37 @@ class SinkConsumer:
     def _count_retry(self, _exc: BaseException) -> None:
         self.stats.write_retries += 1
 
-    async def _reject(self, item: _Item, exc: TerminalError) -> None:
-        p = item.event.provenance
+    async def _reject(self, item: Decoded, exc: TerminalError) -> None:
+        partition, offset, event, _ = item
+        p = event.provenance
         logger.warning(
             "sink %s: s3://%s/%s line %d refused by the database", self.dataset.name, p.bucket, p.key, p.line
         )
         letter = deadletters.sink_rejected(
             dataset=self.dataset.name,
             provenance=p,
-            row=msgspec.to_builtins(item.event.row),
+            row=msgspec.to_builtins(event.row),
             phi_fields=self.dataset.phi_fields,
             error_class=type(exc).__name__,
             sqlstate=getattr(exc, "sqlstate", None),
-            source=(item.topic, item.partition, item.offset),
+            source=(self.dataset.topic, partition, offset),
         )
         await self.letters.write([letter])
         sqlstate = getattr(exc, "sqlstate", None) or "unknown"
         error = FieldError(field="_row", rule="database", message=f"refused by the database (SQLSTATE {sqlstate})")
         ref = RowRef(
-            bucket=p.bucket, key=p.key, version=p.version, line=p.line, error_class=type(exc).__name__, errors=(error,)
+            bucket=p.bucket,
+            key=p.key,
+            version=p.version,
+            line=p.line,
+            partition=partition,
+            error_class=type(exc).__name__,
+            errors=(error,),
         )
         await retry_transient(
-            lambda: self.store.record_rejected(self.dataset, [ref]), what="record rejected row", backoff=self._backoff()
+            lambda: self.store.record_rejected(self.dataset, self.dataset.topic, [ref]),
+            what="record rejected row",
+            backoff=self._backoff(),
         )
         self.stats.rows_rejected += 1
 

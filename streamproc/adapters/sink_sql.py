@@ -56,13 +56,10 @@ def copy_into_staging(dataset: Dataset) -> sql.Composed:
 
 
 def upsert(dataset: Dataset) -> sql.Composed:
-    """Staging -> table: one row per key (the latest provenance), then latest-wins or append-only."""
+    """Staging (one row per key: the sink dedupes) -> table, latest provenance wins or append-only."""
     table, key = sql.Identifier(dataset.table), sql.Identifier(dataset.natural_key)
     cols = sql.SQL(", ").join(map(sql.Identifier, column_names(dataset)))
-    order = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c)) for c in _ORDER)
-    select = sql.SQL("SELECT DISTINCT ON ({key}) {cols} FROM {stage} ORDER BY {key}, {order}").format(
-        key=key, cols=cols, stage=staging_name(dataset), order=order
-    )
+    select = sql.SQL("SELECT {cols} FROM {stage}").format(cols=cols, stage=staging_name(dataset))
     action: sql.Composable
     if dataset.conflict == "append_only":
         action = sql.SQL("DO NOTHING")
@@ -78,37 +75,3 @@ def upsert(dataset: Dataset) -> sql.Composed:
     return sql.SQL("INSERT INTO {table} ({cols}) {select} ON CONFLICT ({key}) {action}").format(
         table=table, cols=cols, select=select, key=key, action=action
     )
-
-
-def ensure_files(dataset: Dataset) -> sql.Composed:
-    """Ledger rows for every staged file (normally the fan-out made them already; replays may not have)."""
-    return sql.SQL(
-        "INSERT INTO ingest_files (bucket, key, version, dataset, status) "
-        "SELECT DISTINCT src_bucket, src_key, src_version, {name}, 'PROCESSING' FROM {stage} "
-        "ON CONFLICT (bucket, key, version) DO NOTHING"
-    ).format(name=sql.Literal(dataset.name), stage=staging_name(dataset))
-
-
-def count_loaded(dataset: Dataset) -> sql.Composed:
-    """Record each staged line as loaded (once ever) and add the new ones to its file's count."""
-    return sql.SQL(
-        """
-        WITH fresh AS (
-            INSERT INTO ingest_file_rows (file_id, line, outcome)
-            SELECT f.id, s.src_line, 'L' FROM {stage} s
-            JOIN ingest_files f ON (f.bucket, f.key, f.version) = (s.src_bucket, s.src_key, s.src_version)
-            ON CONFLICT DO NOTHING
-            RETURNING file_id
-        )
-        UPDATE ingest_files i SET rows_loaded = i.rows_loaded + n.count, updated_at = now()
-        FROM (SELECT file_id, count(*) AS count FROM fresh GROUP BY file_id) n
-        WHERE i.id = n.file_id
-        """
-    ).format(stage=staging_name(dataset))
-
-
-def touched_files(dataset: Dataset) -> sql.Composed:
-    return sql.SQL(
-        "SELECT DISTINCT f.id FROM {stage} s "
-        "JOIN ingest_files f ON (f.bucket, f.key, f.version) = (s.src_bucket, s.src_key, s.src_version)"
-    ).format(stage=staging_name(dataset))

@@ -12,8 +12,9 @@ from typing import Any, Literal
 import msgspec
 
 from streamproc.datasets._rules import Rule, Violation
+from streamproc.datasets._schema_guard import text_row_type
 from streamproc.datasets.fast import FastRows
-from streamproc.events import ENCODER, FieldError, Provenance, RowEvent, row_event_type
+from streamproc.events import ENCODER, FieldError, Provenance, RowEvent, row_event_type, text_event_type
 from streamproc.shared.deadletters import UNMAPPED_ROW, masked_csv
 
 __all__ = ["Column", "Dataset", "Layout", "RejectedRow", "RowCheck", "Rule", "ValidRow"]
@@ -89,6 +90,7 @@ class Dataset:
     event_type: Any = field(init=False, repr=False, compare=False)
     event_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
     row_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
+    text_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)  # what sinks decode
     fast: FastRows = field(init=False, repr=False, compare=False)
     _plan: tuple[tuple[str, bool, Rule[Any]], ...] = field(init=False, repr=False, compare=False)
 
@@ -112,6 +114,8 @@ class Dataset:
         object.__setattr__(self, "event_type", event_type)
         object.__setattr__(self, "event_decoder", msgspec.json.Decoder(event_type))
         object.__setattr__(self, "row_decoder", msgspec.json.Decoder(self.row_type))
+        text_type = text_event_type(self.row_type.__name__, text_row_type(self.row_type))
+        object.__setattr__(self, "text_decoder", msgspec.json.Decoder(text_type))
         object.__setattr__(self, "_plan", tuple((c.name, c.required, c.rule) for c in self.columns))
         object.__setattr__(self, "fast", FastRows(self))
 

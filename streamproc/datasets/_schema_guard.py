@@ -80,3 +80,21 @@ def guard(annotated: Any) -> Guard:
         return True
 
     return satisfies
+
+
+def text_row_type(row_type: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """The row type as a sink reads it: whole numbers and booleans typed, everything else (decimals, dates,
+    times, text) left as the JSON's text, and no constraint re-checked: PostgreSQL's column types parse it."""
+    fields: list[tuple[str, Any]] = []
+    info_of_row = mi.type_info(row_type)
+    if not isinstance(info_of_row, mi.StructType):
+        msg = f"{row_type!r} is not a msgspec Struct"
+        raise TypeError(msg)
+    for f in info_of_row.fields:
+        info = f.type.type if isinstance(f.type, mi.Metadata) else f.type
+        optional = isinstance(info, mi.UnionType) and any(isinstance(t, mi.NoneType) for t in info.types)
+        kind: Any = (
+            int if isinstance(_bare(info), mi.IntType) else bool if isinstance(_bare(info), mi.BoolType) else str
+        )
+        fields.append((f.name, kind | None if optional else kind))
+    return msgspec.defstruct(f"{row_type.__name__}Text", fields, frozen=True, forbid_unknown_fields=True, gc=False)

@@ -4,7 +4,7 @@ leave exactly the same rows and ledger counts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +12,9 @@ from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
 from streamproc import samples
 from streamproc.adapters.kafka_groups import GroupAdmin
+from streamproc.adapters.row_store import RowStore
+from streamproc.datasets import Dataset
+from streamproc.ledger import LoadBatch, RowRef
 from streamproc.replay import ToEarliest, plan_reset
 from streamproc.sinks import SinkConsumer
 from tests.integration.test_bridge_support import eventually
@@ -59,6 +62,20 @@ async def test_an_offset_reset_to_earliest_reloads_the_topic_and_changes_no_row(
     assert after == before
 
 
+class Unhurried:
+    """The real row store, each batch held back a moment: sinks still have work when the group rebalances."""
+
+    def __init__(self, rows: RowStore) -> None:
+        self.rows = rows
+
+    async def write_batch(self, dataset: Dataset, batch: LoadBatch) -> None:
+        await asyncio.sleep(0.05)
+        await self.rows.write_batch(dataset, batch)
+
+    async def record_rejected(self, dataset: Dataset, topic: str, refs: Sequence[RowRef]) -> None:
+        await self.rows.record_rejected(dataset, topic, refs)
+
+
 async def test_a_second_sink_joining_and_the_first_leaving_mid_stream_lose_and_double_nothing(
     stack: Endpoints, unique: str
 ) -> None:
@@ -67,15 +84,15 @@ async def test_a_second_sink_joining_and_the_first_leaving_mid_stream_lose_and_d
         group = f"rebalance-{unique}"
         event = await h.upload("pharmacy_claims/rb.csv", samples.csv_bytes("pharmacy_claims", 30_000, 0.0, seed=51))
         await h.ingest(event)
-        first = h.pipeline.new_sink(dataset, group_id=group, batch_size=500)
-        second = h.pipeline.new_sink(dataset, group_id=group, batch_size=500)
+        store = Unhurried(h.pipeline.rows)
+        first = h.pipeline.new_sink(dataset, group_id=group, batch_size=500, store=store)
+        second = h.pipeline.new_sink(dataset, group_id=group, batch_size=500, store=store)
         async with sink_running(first):
             await eventually(lambda: first.stats.batches >= 3, "the first sink writing")
             async with sink_running(second):
-                await eventually(lambda: second.stats.batches >= 1, "the second sink given partitions")
+                await eventually(lambda: second.stats.batches >= 3, "the second sink given partitions")
                 written_while_both = first.stats.rows_written
-            # the first keeps going alone after the second left
-            (row,) = await h.wait_finished([event.key], limit=120)
+            (row,) = await h.wait_finished([event.key], limit=120)  # the first goes on alone after the second left
         state = await table_state(h)
     assert 0 < written_while_both < 30_000
     assert second.stats.rows_written > 0

@@ -16,6 +16,7 @@ from streamproc.ledger import (
     PROCESSING,
     RECEIVED,
     Claim,
+    LoadBatch,
     Reject,
     RowRef,
     SplitCounts,
@@ -206,22 +207,24 @@ class FakeSinkStore:
 
     rows: list[Sequence[Any]] = field(default_factory=list)
     rejected: list[RowRef] = field(default_factory=list)
+    batches: list[LoadBatch] = field(default_factory=list)
     writes: int = 0
     unavailable: int = 0
     refuse: Callable[[Sequence[Any]], bool] = lambda _row: False
 
-    async def write_batch(self, dataset: Dataset, rows: Sequence[Sequence[Any]]) -> None:
+    async def write_batch(self, dataset: Dataset, batch: LoadBatch) -> None:
         self.writes += 1
         if self.unavailable:
             self.unavailable -= 1
             msg = "database unavailable: OperationalError"
             raise Unavailable(msg)
-        if any(self.refuse(row) for row in rows):
+        if any(self.refuse(row) for row in batch.rows):
             msg = "the database refused the data: NumericValueOutOfRange (SQLSTATE 22003)"
             raise Refused(msg)
-        self.rows.extend(rows)
+        self.rows.extend(batch.rows)
+        self.batches.append(batch)
 
-    async def record_rejected(self, dataset: Dataset, refs: Sequence[RowRef]) -> None:
+    async def record_rejected(self, dataset: Dataset, topic: str, refs: Sequence[RowRef]) -> None:
         self.rejected.extend(refs)
 
 
