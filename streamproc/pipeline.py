@@ -86,9 +86,8 @@ class Pipeline(Service):
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=16 << 20,
         )
-        return SinkConsumer(
-            **{"dataset": dataset, "source": source, "store": self.rows, "letters": self.letters} | options
-        )
+        wiring: dict[str, Any] = {"dataset": dataset, "source": source, "store": self.rows, "letters": self.letters}
+        return SinkConsumer(**wiring | options)
 
     async def on_start(self) -> None:
         install_safe_exceptions()  # after Faust configured logging: no handler prints a driver's message
