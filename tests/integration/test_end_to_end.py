@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from devstack.deployment import deployment
 from devstack.stack import Endpoints
 from streamproc import samples
-from tests.integration.deployment import deployment
 
 
 async def test_uploads_flow_through_bridge_and_worker_into_postgres(

@@ -12,10 +12,10 @@ from typing import Any
 
 import aioboto3
 
+from devstack.deployment import Deployment, deployment
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 from streamproc import samples
-from tests.integration.deployment import Deployment, deployment
 
 MARKER = re.compile(r"(PHI|UNRECOG|HEADLESS|MALFORMED)[A-Z]*\d+Z", re.IGNORECASE)  # headers are lower-cased
 

@@ -47,7 +47,9 @@ class Deployment:
 
     def kill(self, name: str) -> None:
         owned = read_owned(self.logs / f"{name}.pid")
-        assert owned is not None, f"{name} is not running"
+        if owned is None:
+            msg = f"{name} is not running"
+            raise RuntimeError(msg)
         os.kill(owned.pid, signal.SIGKILL)
         stop(self.logs / f"{name}.pid", timeout=10)  # reaps it
 
