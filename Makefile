@@ -37,7 +37,7 @@ demo: $(STAMP) ## the main job: stack, bridge, worker, sample files, ledger summ
 
 ROWS ?= 200000
 bench: $(STAMP) ## benchmark on the local stack: fan-out, one sink, end to end, per-row INSERT baseline (ROWS=...)
-	$(PY) -m devstack.bench --rows $(ROWS)
+	$(PY) -m devstack.bench
 
 test: $(STAMP) ## all tests with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*

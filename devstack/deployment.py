@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,33 @@ class Deployment:
     database_url: str
     env: dict[str, str]
     logs: Path
+    started: list[str] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> Owned:
+    def start(self, name: str, *args: str, **env: str) -> Owned:
+        """Start `python *args` as `name` (its log and pid file in the deployment's folder); `env` overrides."""
+        self.started.append(name)
         return spawn(
             [sys.executable, *args],
             pid_file=self.logs / f"{name}.pid",
             log_file=self.logs / f"{name}.log",
-            env=self.env,
+            env=self.env | env,
+        )
+
+    def start_worker(self, name: str = "worker") -> Owned:
+        """A worker process with its own web port and Faust data dir (so several can run side by side)."""
+        return self.start(
+            name,
+            *("-m", "streamproc", "worker", "--loglevel=info"),
+            STREAMPROC_WEB_PORT=str(free_port()),
+            STREAMPROC_DATA_DIR=str(self.logs / f"{name}-data"),
         )
 
     def stop(self, name: str) -> None:
         stop(self.logs / f"{name}.pid", timeout=30)
+
+    def pid(self, name: str) -> int | None:
+        owned = read_owned(self.logs / f"{name}.pid")
+        return None if owned is None else owned.pid
 
     def kill(self, name: str) -> None:
         owned = read_owned(self.logs / f"{name}.pid")
@@ -123,5 +139,5 @@ async def deployment(stack: Endpoints, unique: str, tmp_path: Path, **extra_env:
     try:
         yield d
     finally:
-        d.stop("worker")
-        d.stop("bridge")
+        for name in d.started:  # every process this deployment started
+            d.stop(name)

@@ -61,16 +61,29 @@ _AUDIT_BREAKS = {"occurred_at": "2026-03-01T10:00:00", "action": "HACK", "source
 
 def rows(dataset: str, count: int, bad_share: float, seed: int = 7, prefix: str = "C") -> Iterator[list[str]]:
     """`count` data rows; about `bad_share` of them break one rule each (deterministic for a seed)."""
+    for row, _broken in marked_rows(dataset, count, bad_share, seed, prefix):
+        yield row
+
+
+def marked_rows(
+    dataset: str, count: int, bad_share: float, seed: int = 7, prefix: str = "C"
+) -> Iterator[tuple[list[str], bool]]:
+    """As `rows`, each with whether it was broken on purpose (what a benchmark expects to be rejected)."""
     rng = random.Random(seed)
     header, make, breaks = (
         (CLAIM_HEADER, _claim, _CLAIM_BREAKS) if dataset == "pharmacy_claims" else (AUDIT_HEADER, _audit, _AUDIT_BREAKS)
     )
     for n in range(count):
         row = make(rng, n, prefix)
-        if rng.random() < bad_share:
+        broken = rng.random() < bad_share
+        if broken:
             column, value = rng.choice(sorted(breaks.items()))
             row[header.index(column)] = value
-        yield row
+        yield row, broken
+
+
+def header(dataset: str) -> tuple[str, ...]:
+    return CLAIM_HEADER if dataset == "pharmacy_claims" else AUDIT_HEADER
 
 
 def csv_bytes(dataset: str, count: int, bad_share: float = 0.0, seed: int = 7, prefix: str = "C") -> bytes:

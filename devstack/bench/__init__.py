@@ -1,0 +1,1 @@
+"""The benchmark of the pipeline on the local stack (`make bench`, `python -m devstack.bench`)."""

@@ -1,0 +1,143 @@
+"""End-to-end figures with the real bridge and worker processes: throughput, latency, memory, scale-out."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aioboto3
+import psycopg
+
+from devstack.bench.data import BenchFile, Expected, checksum_query, mismatches, upload
+from devstack.deployment import Deployment, deployment
+from devstack.stack import Endpoints
+from streamproc import samples
+
+WARMUP_KEY = "misc/warmup.csv"  # a file no dataset claims: it proves bridge and worker run, and loads no row
+
+
+@dataclass
+class E2ERun:
+    """One run through the real processes: rows/s from the first upload to every file finished."""
+
+    rows_per_second: float
+    seconds: float
+    workers: int
+    problems: list[str]
+    peak_rss_mb: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+async def e2e_run(
+    endpoints: Endpoints,
+    files: list[BenchFile],
+    want: dict[str, Expected] | None,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    latency_uploads: int = 0,
+    profile: Path | None = None,
+) -> E2ERun:
+    """Start bridge + workers, warm up, upload every file, wait for the ledger, verify the tables."""
+    unique = uuid.uuid4().hex[:10]
+    folder = workdir / f"e2e-{unique}"
+    folder.mkdir(parents=True)
+    env = {"STREAMPROC_TOPIC_PARTITIONS": "6", "BRIDGE_STATS_INTERVAL": "0"}
+    async with deployment(endpoints, unique, folder, **env) as d:
+        d.start("bridge", "-m", "bridge")
+        names = [f"worker{n}" for n in range(workers)]
+        for name in names:
+            d.start_worker(name)
+        await d.upload(WARMUP_KEY, b"nothing,claims\nthis,file\n")
+        await d.wait_finished([WARMUP_KEY], limit=180)
+        spy = _profile(d, names[0], profile) if profile else None
+        t0 = time.perf_counter()
+        await upload(endpoints.aws.client_kwargs(), d.aws.bucket, files)
+        await d.wait_finished([f.key for f in files], limit=1800)
+        seconds = time.perf_counter() - t0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=120)
+        problems = await _verify(d, want) if want else []
+        latencies = [await _latency(d, n) for n in range(latency_uploads)]
+        rss = [peak_rss_mb(d.pid(name)) for name in names]
+    return E2ERun(
+        rows_per_second=sum(f.rows for f in files) / seconds,
+        seconds=seconds,
+        workers=workers,
+        problems=problems,
+        peak_rss_mb=rss,
+        latencies=latencies,
+    )
+
+
+async def _verify(d: Deployment, want: dict[str, Expected]) -> list[str]:
+    found = {}
+    async with await psycopg.AsyncConnection.connect(d.database_url) as conn:
+        for dataset, expect in want.items():
+            row = await (await conn.execute(checksum_query(expect))).fetchone()
+            found[dataset] = {"n": row[0], "sum": row[1]} if row else {"n": 0, "sum": ""}
+    return mismatches(found, want)
+
+
+async def _latency(d: Deployment, n: int) -> float:
+    """Seconds from the start of one 10-row upload until its rows are in the table (the ledger says COMPLETED)."""
+    key = f"pharmacy_claims/latency-{n:03d}.csv"
+    body = samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=500 + n, prefix=f"L{n:03d}")
+    session = aioboto3.Session()
+    async with (
+        session.client("s3", **d.stack.aws.client_kwargs()) as s3,
+        await psycopg.AsyncConnection.connect(d.database_url, autocommit=True) as conn,
+    ):
+        t0 = time.perf_counter()
+        await s3.put_object(Bucket=d.aws.bucket, Key=key, Body=body)
+        while True:
+            row = await (await conn.execute("SELECT status FROM ingest_files WHERE key = %s", (key,))).fetchone()
+            if row and row[0] == "COMPLETED":
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.005)
+
+
+def peak_rss_mb(pid: int | None) -> float:
+    """The process's peak resident memory (VmHWM) in MiB; 0 if it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1]) / 1024
+
+
+def _profile(d: Deployment, worker: str, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy records the worker while the files go through (a flame graph saved with the results)."""
+    pid = d.pid(worker)
+    if pid is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(  # our own fixed argv: the dev dependency py-spy, attached to our own worker
+        [spy, "record", "--pid", str(pid), "--output", str(out), "--format", "speedscope", "--rate", "50"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of the sorted values fall (nearest rank)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

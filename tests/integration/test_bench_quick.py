@@ -1,0 +1,29 @@
+"""The benchmark cannot rot: its quick mode runs every figure on small data and checks the rows it loaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from devstack.stack import Endpoints
+
+
+def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expected_rows(
+    stack: Endpoints, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.bench", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    figures = results["figures"]
+    for figure in ("fanout", "sink", "ceiling", "e2e", "e2e2", "baseline", "p50", "p95", "rss_small", "rss_large"):
+        assert figures[figure]["median"] > 0, figure
+    assert results["problems"] == []
+    assert "every run loaded exactly the expected rows" in (tmp_path / "latest.md").read_text()
