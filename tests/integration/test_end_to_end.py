@@ -107,6 +107,7 @@ async def deployment(stack: Endpoints, unique: str, tmp_path: Path) -> AsyncIter
         "STREAMPROC_TOPIC_PARTITIONS": "3",
         "STREAMPROC_APP_ID": f"e2e-{unique}",
         "STREAMPROC_WEB_PORT": str(free_port()),
+        "BRIDGE_HTTP_PORT": str(free_port()),
         "STREAMPROC_DATA_DIR": str(tmp_path / "faust"),
     }
     d = Deployment(stack, made, database_url, env, tmp_path)
