@@ -9,12 +9,13 @@ from typing import Any
 
 import faust
 
-from streamproc import commands, web
+from streamproc import commands
 from streamproc.datasets.registry import Registry
 from streamproc.fanout import Position
 from streamproc.pipeline import Pipeline
 from streamproc.settings import WorkerSettings
 from streamproc.shared.settings import KafkaConnection
+from streamproc.web import routes
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
             message = event.message
             await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
 
-    web.install(app, settings, registry, pipeline)
+    routes.install(app, settings, registry, pipeline)
     commands.install(app)
     return app, pipeline
 

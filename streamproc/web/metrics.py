@@ -96,7 +96,7 @@ class PipelineCollector(Collector):
     def _fanout(self) -> Iterator[CounterMetricFamily]:
         stats = self.monitor.pipeline.fanout.stats
         yield CounterMetricFamily(
-            "streamproc_s3_bytes_read", "Bytes the fan-out read from S3.", value=stats.bytes_read, unit="bytes"
+            "streamproc_s3_read_bytes", "Bytes the fan-out read from S3.", value=stats.bytes_read, unit="bytes"
         )
         yield CounterMetricFamily(
             "streamproc_duplicate_events", "Object events for a version already processed (skipped).", stats.duplicates

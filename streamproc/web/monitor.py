@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,24 +25,14 @@ from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
 from streamproc.web.health import KAFKA, POSTGRES, S3, SQS, Check, check, pending
-from streamproc.web.lag import LagProblem, PartitionLag, kafka_answers, read_lag, watched_groups
-from streamproc.web.throughput import Throughput
+from streamproc.web.lag import LagProblem, PartitionLag
+from streamproc.web.lag_reader import kafka_answers, read_lag, watched_groups
+from streamproc.web.throughput import Throughput, TopicRate
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 3.0  # seconds one health probe may take before it counts as no answer
 SAMPLE_EVERY = 1.0  # seconds between throughput samples
-
-
-@dataclass(frozen=True, kw_only=True)
-class TopicRate:
-    """Rows per second into a topic (produced) and out of it (taken by its sink), over the last minute."""
-
-    topic: str
-    dataset: str
-    produced: float
-    consumed: float
-    series: list[float]  # the sink's rows/s, one value per sample
 
 
 class Monitor(Service):

@@ -25,7 +25,7 @@ from streamproc.web.html import (
     yes_no,
 )
 from streamproc.web.lag import LagProblem, PartitionLag
-from streamproc.web.monitor import TopicRate
+from streamproc.web.throughput import TopicRate
 
 STATUSES = (RECEIVED, PROCESSING, COMPLETED, PARTIAL, FAILED)
 

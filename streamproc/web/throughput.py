@@ -44,3 +44,14 @@ class Throughput:
             max(0, b.counters.get(name, 0) - a.counters.get(name, 0)) / (b.at - a.at) if b.at > a.at else 0.0
             for a, b in pairs
         ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicRate:
+    """Rows per second into a topic (produced) and out of it (taken by its sink), over the last minute."""
+
+    topic: str
+    dataset: str
+    produced: float
+    consumed: float
+    series: list[float]  # the sink's rows/s, one value per sample

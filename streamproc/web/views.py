@@ -155,11 +155,13 @@ class Views:
         return html(pages.file_page(view))
 
     async def api_files(self, request: web.Request) -> web.Response:
-        """Ledger rows, newest first: ?status=&dataset=&limit=&offset= ; with the total that matches."""
+        """Ledger rows, newest first: ?status=&dataset=&bucket=&key=&limit=&offset= ; with the total that matches."""
         try:
             where = FileFilter(
                 status=_choice(request, "status", pages.STATUSES),
                 dataset=_choice(request, "dataset", self.datasets),
+                bucket=request.query.get("bucket") or None,
+                key=request.query.get("key") or None,
                 limit=_int(request, "limit", 50, 1, 1000),
                 offset=_int(request, "offset", 0, 0, 2**31 - 1),
             )
