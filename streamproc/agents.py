@@ -30,10 +30,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
         web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
         web_host=settings.web_host,
         web_port=settings.web_port,
-        web_stats_enabled=True,  # Faust's own stats views at / (by default they follow debug mode)
-        web_graph_enabled=False,
-        web_tables_enabled=settings.web_tables,  # /table/ serves table data: off unless configured
-        web_router_enabled=settings.web_router,  # /router/ shows the cluster's topology: off unless configured
+        **routes.faust_web_options(settings),
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication,
         producer_acks=-1,

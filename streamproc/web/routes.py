@@ -16,6 +16,16 @@ from streamproc.web.monitor import Monitor
 from streamproc.web.views import Handler, Views
 
 
+def faust_web_options(settings: WorkerSettings) -> dict[str, Any]:
+    """Which of Faust's own views the worker serves (faust.App settings)."""
+    return {
+        "web_stats_enabled": True,  # Faust's statistics at / and /assignment/ (by default they follow debug mode)
+        "web_graph_enabled": False,
+        "web_tables_enabled": settings.web_tables,  # /table/ serves table data: off unless configured
+        "web_router_enabled": settings.web_router,  # /router/ shows the cluster's topology: off unless configured
+    }
+
+
 def install(app: faust.App, settings: WorkerSettings, registry: Registry, pipeline: Pipeline) -> Monitor:
     """Register the views as Faust pages and start the Monitor with the app."""
     monitor = Monitor(settings, registry, pipeline, loop=app.loop, beacon=app.beacon)
