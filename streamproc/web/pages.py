@@ -89,7 +89,7 @@ def _throughput(rates: Sequence[TopicRate]) -> str:
     ]
     return section(
         "Throughput (rows/s, last minute)",
-        table(["topic", "produced", "loaded by sink", "sink, last minute"], rows, numeric=(1, 2)),
+        table(["topic", "produced", "consumed by sink", "sink, last minute"], rows, numeric=(1, 2)),
         id_="throughput",
     )
 
