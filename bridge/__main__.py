@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from bridge.dlq_mirror import DlqMirror
+from bridge.http import HttpServer
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings, SettingsError, load
 from streamproc.shared.logs import install_safe_exceptions
@@ -62,6 +63,29 @@ async def serve(services: Sequence[Service]) -> int:
     return 1 if crashed else 0
 
 
+async def serve_with_http(settings: BridgeSettings, services: Sequence[Service]) -> int:
+    """`serve`, with /healthz and /metrics up meanwhile; an address already taken stops the bridge (exit 1)."""
+    http = HttpServer(settings, services)
+    refused = await _start_http(http)
+    if refused is not None:
+        where = f"{settings.http_host}:{settings.http_port}"
+        logger.error("cannot serve /healthz and /metrics on %s (%s); set BRIDGE_HTTP_PORT", where, refused)
+        return 1
+    try:
+        return await serve(services)
+    finally:
+        await http.stop()
+
+
+async def _start_http(http: HttpServer) -> str | None:
+    """None once serving, else why the address was refused."""
+    try:
+        await http.start()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bridge", description=__doc__)
     parser.add_argument("command", nargs="?", default="all", choices=COMMANDS, help="what to run (default: all)")
@@ -74,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_safe_exceptions()  # tracebacks render without exception text: a driver's message may quote a value
     logger.info("bridge %s starting with %r", args.command, settings)
-    return asyncio.run(serve(build(settings, args.command)))
+    return asyncio.run(serve_with_http(settings, build(settings, args.command)))
 
 
 if __name__ == "__main__":

@@ -76,6 +76,8 @@ class BridgeSettings:
     dlq_max_records: int = 100
     create_topics: bool = True
     log_level: str = "INFO"
+    http_host: str = "127.0.0.1"  # /healthz and /metrics: loopback unless configured
+    http_port: int = 6067
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeSettings:
@@ -102,6 +104,8 @@ class BridgeSettings:
             dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
             create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
             log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            http_host=env_str(env, "BRIDGE_HTTP_HOST", cls.http_host),
+            http_port=env_int(env, "BRIDGE_HTTP_PORT", cls.http_port, 1, 65535),
         )
 
 

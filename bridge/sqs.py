@@ -104,6 +104,15 @@ class Sqs:
         response = await self._call("get_queue_url", QueueName=ref.name)
         return str(response["QueueUrl"])
 
+    async def attributes(self, url: str) -> dict[str, str]:
+        """The queue's message counts (one cheap call: what the bridge's health view asks SQS)."""
+        response = await self._call(
+            "get_queue_attributes",
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+        return {str(k): str(v) for k, v in response.get("Attributes", {}).items()}
+
     async def receive(self, url: str, *, max_messages: int, wait_seconds: int) -> list[Received]:
         response = await self._call(
             "receive_message",

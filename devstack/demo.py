@@ -13,10 +13,12 @@ import boto3
 import psycopg
 from psycopg.rows import dict_row
 
+from bridge.settings import load as load_bridge_settings
 from devstack import stack
 from devstack.process import read_owned, spawn, stop, wait_for
 from devstack.settings import StackSettings
 from streamproc import samples
+from streamproc.settings import WorkerSettings
 
 FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 APPS = {"bridge": ["-m", "bridge"], "worker": ["-m", "streamproc", "worker", "--loglevel=info"]}
@@ -91,11 +93,21 @@ def check(files: list[SampleFile], rows: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def app_env(endpoints: stack.Endpoints) -> tuple[dict[str, str], str]:
+    """The bridge's and worker's environment, and the dashboard's URL; the worker asks the bridge's own port."""
+    env = {**os.environ, **endpoints.env(), "PYTHONUNBUFFERED": "1"}
+    bridge = load_bridge_settings(env)
+    env.setdefault("STREAMPROC_BRIDGE_HEALTH_URL", f"http://{bridge.http_host}:{bridge.http_port}/healthz")
+    worker = WorkerSettings.from_env(env)
+    return env, f"http://{worker.web_host}:{worker.web_port}/pipeline/"
+
+
 def main(once: bool, rows: int, bad_share: float, timeout: float) -> int:
     settings = StackSettings.from_env()
     endpoints = stack.up(settings).endpoints
-    env = {**os.environ, **endpoints.env(), "PYTHONUNBUFFERED": "1"}
+    env, dashboard = app_env(endpoints)
     start_apps(settings, env)
+    print(f"dashboard: {dashboard} (JSON under /api/, /healthz/, /metrics)")
     run = time.strftime("%Y%m%dT%H%M%S")
     files = sample_files(run, rows, bad_share)
     s3 = boto3.client("s3", **endpoints.aws.client_kwargs())
@@ -120,7 +132,7 @@ def main(once: bool, rows: int, bad_share: float, timeout: float) -> int:
     if once:
         stop_apps(settings)
         return 0 if done and not problems else 1
-    print("\nbridge and worker keep running (Faust stats: http://127.0.0.1:6066/); Ctrl-C stops them")
+    print(f"\nbridge and worker keep running; watch them at {dashboard} ; Ctrl-C stops them")
     try:
         while True:
             time.sleep(3600)

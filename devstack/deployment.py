@@ -132,6 +132,7 @@ async def deployment(stack: Endpoints, unique: str, tmp_path: Path, **extra_env:
         "STREAMPROC_TOPIC_PARTITIONS": "3",
         "STREAMPROC_APP_ID": f"e2e-{unique}",
         "STREAMPROC_WEB_PORT": str(free_port()),
+        "BRIDGE_HTTP_PORT": str(free_port()),
         "STREAMPROC_DATA_DIR": str(tmp_path / "faust"),
         **extra_env,
     }

@@ -15,6 +15,7 @@ from streamproc.fanout import Position
 from streamproc.pipeline import Pipeline
 from streamproc.settings import WorkerSettings
 from streamproc.shared.settings import KafkaConnection
+from streamproc.web import routes
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
         web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
         web_host=settings.web_host,
         web_port=settings.web_port,
+        **routes.faust_web_options(settings),
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication,
         producer_acks=-1,
@@ -60,6 +62,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
             message = event.message
             await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
 
+    routes.install(app, settings, registry, pipeline)
     commands.install(app)
     return app, pipeline
 

@@ -48,9 +48,15 @@ class FanOutStats:
     stream_retries: int = 0
     duplicates: int = 0  # events for a version already processed: recorded and skipped
     by_status: dict[str, int] = field(default_factory=dict)
+    rows_by_dataset: dict[str, int] = field(default_factory=dict)  # row events produced to each dataset's topic
+    rejected_by_dataset: dict[str, int] = field(default_factory=dict)  # rows dead-lettered by validation
 
     def finished(self, status: str) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def emitted(self, dataset: str, rows: int, rejected: int) -> None:
+        self.rows_by_dataset[dataset] = self.rows_by_dataset.get(dataset, 0) + rows
+        self.rejected_by_dataset[dataset] = self.rejected_by_dataset.get(dataset, 0) + rejected
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,7 @@ class _Split:
         stats.rows_emitted += len(rows)
         stats.rows_rejected += len(letters)
         stats.dead_letters += len(letters)
+        stats.emitted(dataset.name, len(rows), len(letters))
         self.emitted_through = fresh[-1].line
         self.in_window += len(fresh)
         if self.in_window >= self.fanout.window:

@@ -9,6 +9,7 @@ from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
     TopicSettings,
+    env_bool,
     env_choice,
     env_float,
     env_int,
@@ -30,6 +31,11 @@ class WorkerSettings:
     database_url: str = field(default="postgresql://streamproc@127.0.0.1:35432/streamproc", repr=False)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    web_tables: bool = False  # Faust's /table/ views (they expose table data): off unless configured
+    web_router: bool = False  # Faust's /router/ views (they expose the cluster's topology): off unless configured
+    web_refresh_seconds: int = 5  # how often /pipeline/ reloads itself
+    web_poll_seconds: float = 5.0  # how often lag, health and the ledger's status counts are read
+    bridge_health_url: str = "http://127.0.0.1:6067/healthz"  # the bridge's health view: SQS as it sees it
     data_dir: str = ""  # Faust's working directory; empty: <tmp>/streamproc/<app_id>
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.5
@@ -59,6 +65,11 @@ class WorkerSettings:
             database_url=env_str(src, "DATABASE_URL", cls.database_url),
             web_host=env_str(src, "STREAMPROC_WEB_HOST", cls.web_host),
             web_port=env_int(src, "STREAMPROC_WEB_PORT", cls.web_port, 1, 65535),
+            web_tables=env_bool(src, "STREAMPROC_WEB_TABLES", default=cls.web_tables),
+            web_router=env_bool(src, "STREAMPROC_WEB_ROUTER", default=cls.web_router),
+            web_refresh_seconds=env_int(src, "STREAMPROC_WEB_REFRESH_SECONDS", cls.web_refresh_seconds, 1, 3600),
+            web_poll_seconds=env_float(src, "STREAMPROC_WEB_POLL_SECONDS", cls.web_poll_seconds, 0.2),
+            bridge_health_url=env_str(src, "STREAMPROC_BRIDGE_HEALTH_URL", cls.bridge_health_url),
             data_dir=env_str(src, "STREAMPROC_DATA_DIR", cls.data_dir),
             sink_batch_size=env_int(src, "STREAMPROC_SINK_BATCH_SIZE", cls.sink_batch_size, 1, 1_000_000),
             sink_batch_seconds=env_float(src, "STREAMPROC_SINK_BATCH_SECONDS", cls.sink_batch_seconds, 0.001),

@@ -25,6 +25,7 @@ from streamproc.ledger import LoadBatch, RowRef, Version
 from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
 from streamproc.shared.errors import StreamprocError, TerminalError
+from streamproc.shared.histogram import BATCH_ROWS_BUCKETS, WRITE_SECONDS_BUCKETS, Histogram
 from streamproc.shared.retry import Backoff, retry_transient
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class SinkStats:
     decode_seconds: float = 0.0
     write_wait_seconds: float = 0.0
     lag: dict[str, int] = field(default_factory=dict)
+    batch_rows: Histogram = field(default_factory=lambda: Histogram(BATCH_ROWS_BUCKETS))
+    write_seconds: Histogram = field(default_factory=lambda: Histogram(WRITE_SECONDS_BUCKETS))
 
     @property
     def total_lag(self) -> int:
@@ -195,6 +198,8 @@ class SinkConsumer:
         self.stats.batches += 1
         self.stats.last_batch_rows = len(records)
         self.stats.last_batch_seconds = time.monotonic() - t0
+        self.stats.batch_rows.observe(len(records))
+        self.stats.write_seconds.observe(self.stats.last_batch_seconds)
 
     async def _decode(self, records: Sequence[ConsumedRecord]) -> list[Decoded]:
         items: list[Decoded] = []

@@ -116,3 +116,24 @@ class LedgerReader:
         """How many file versions are in each status."""
         rows = await self._rows("SELECT status, count(*) AS n FROM ingest_files GROUP BY status", {})
         return {str(r["status"]): int(r["n"]) for r in rows}
+
+    async def count_files(self, where: FileFilter) -> int:
+        """How many ledger rows match `where` (its limit and offset aside): the total behind a page."""
+        rows = await self._rows(
+            "SELECT count(*) AS n FROM ingest_files "
+            "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
+            "AND (%(dataset)s::text IS NULL OR dataset = %(dataset)s) "
+            "AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s) "
+            "AND (%(key)s::text IS NULL OR key = %(key)s)",
+            {"status": where.status, "dataset": where.dataset, "bucket": where.bucket, "key": where.key},
+        )
+        return int(rows[0]["n"])
+
+    async def reject_summary(self, file_id: int) -> list[dict[str, Any]]:
+        """How many of a file's kept reasons broke each field's rule, most frequent first."""
+        return await self._rows(
+            "SELECT e->>'field' AS field, e->>'rule' AS rule, count(*) AS n "
+            "FROM ingest_file_rejects r CROSS JOIN LATERAL jsonb_array_elements(r.errors) AS e "
+            "WHERE r.file_id = %(id)s GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
+            {"id": file_id},
+        )

@@ -59,6 +59,21 @@ class S3Reader:
             msg = f"S3 unavailable: {type(exc).__name__}"
             raise StorageUnavailable(msg) from exc
 
+    async def ping(self, bucket: str) -> None:
+        """Raise StorageUnavailable unless `bucket` answers a HEAD now (the stats page's S3 health)."""
+        if self._client is None:
+            msg = "S3 client not started"
+            raise StorageUnavailable(msg)
+        try:
+            await self._client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            error, meta = exc.response.get("Error", {}), exc.response.get("ResponseMetadata", {})
+            msg = f"bucket {bucket} did not answer HEAD: {error.get('Code') or meta.get('HTTPStatusCode', '?')}"
+            raise StorageUnavailable(msg) from exc
+        except (BotoCoreError, OSError) as exc:
+            msg = f"S3 unavailable: {type(exc).__name__}"
+            raise StorageUnavailable(msg) from exc
+
 
 def _classify(exc: ClientError) -> ObjectUnreadable | StorageUnavailable:
     error = exc.response.get("Error", {})

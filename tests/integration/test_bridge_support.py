@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bridge.settings import BridgeSettings, QueueRef
+from devstack.process import free_port
 from devstack.provision import Provisioned, provision
 from devstack.settings import AwsNames
 from devstack.stack import Endpoints
@@ -58,6 +59,7 @@ def bridge_settings(stack: Endpoints, made: Provisioned, unique: str, **override
         backoff_initial=0.1,
         backoff_cap=1.0,
         stats_interval=0.0,
+        http_port=free_port(),  # its own: `python -m bridge` serves /healthz and /metrics
         dlq_group=f"dlq-mirror-{unique}",
     )
     return replace(settings, **overrides)
@@ -82,6 +84,8 @@ def bridge_env(settings: BridgeSettings) -> dict[str, str]:
         "BRIDGE_BACKOFF_CAP": str(settings.backoff_cap),
         "BRIDGE_DLQ_GROUP": settings.dlq_group,
         "BRIDGE_STATS_INTERVAL": "0",
+        "BRIDGE_HTTP_HOST": settings.http_host,
+        "BRIDGE_HTTP_PORT": str(settings.http_port),
     }
 
 

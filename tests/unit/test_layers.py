@@ -31,6 +31,13 @@ PURE_MODULES = (
     "streamproc.shared.delivery",
     "streamproc.shared.deadletters",
     "streamproc.shared.logs",
+    "streamproc.shared.histogram",
+    "streamproc.web.health",
+    "streamproc.web.lag",
+    "streamproc.web.throughput",
+    "streamproc.web.html",
+    "streamproc.web.api",
+    "streamproc.web.pages",
     "bridge.messages",
     "bridge.settings",
 )

@@ -1,0 +1,130 @@
+"""/metrics: a custom prometheus_client Collector that reads the stats dataclasses and the monitor's polled state.
+
+The counters live in one place (FanOutStats, SinkStats); this module only translates them at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from streamproc.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
+from streamproc.shared.histogram import Histogram
+from streamproc.web.monitor import Monitor
+
+STATUSES = (RECEIVED, PROCESSING, COMPLETED, PARTIAL, FAILED)
+
+
+class PipelineCollector(Collector):
+    """Rows produced / loaded / dead-lettered per dataset, files by status, sink histograms, lag, S3 bytes."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._rows()
+        yield from self._sinks()
+        yield self._files()
+        yield self._lag()
+        yield from self._fanout()
+        yield self._health()
+
+    def _rows(self) -> Iterator[CounterMetricFamily]:
+        fanout = self.monitor.pipeline.fanout.stats
+        produced = CounterMetricFamily(
+            "streamproc_rows_produced", "Valid rows the fan-out produced to their dataset's topic.", labels=["dataset"]
+        )
+        loaded = CounterMetricFamily(
+            "streamproc_rows_loaded", "Rows the dataset's sink wrote to PostgreSQL.", labels=["dataset"]
+        )
+        dead = CounterMetricFamily(
+            "streamproc_rows_dead_lettered",
+            "Rows dead-lettered: by validation (stage split) or refused by the database (stage sink).",
+            labels=["dataset", "stage"],
+        )
+        for sink in self.monitor.pipeline.sinks:
+            name = sink.dataset.name
+            produced.add_metric([name], fanout.rows_by_dataset.get(name, 0))
+            loaded.add_metric([name], sink.stats.rows_written)
+            dead.add_metric([name, "split"], fanout.rejected_by_dataset.get(name, 0))
+            dead.add_metric([name, "sink"], sink.stats.rows_rejected)
+        yield from (produced, loaded, dead)
+
+    def _sinks(self) -> Iterator[HistogramMetricFamily | CounterMetricFamily]:
+        sizes = HistogramMetricFamily(
+            "streamproc_sink_batch_rows", "Rows per sink batch written to PostgreSQL.", labels=["dataset"]
+        )
+        seconds = HistogramMetricFamily(
+            "streamproc_sink_write_seconds",
+            "Seconds per sink batch, from the write's start to the offset commit.",
+            labels=["dataset"],
+            unit="seconds",
+        )
+        failures = CounterMetricFamily(
+            "streamproc_sink_commit_failures",
+            "Offset commits a sink lost (the batch is read again).",
+            labels=["dataset"],
+        )
+        for sink in self.monitor.pipeline.sinks:
+            _add_histogram(sizes, sink.dataset.name, sink.stats.batch_rows)
+            _add_histogram(seconds, sink.dataset.name, sink.stats.write_seconds)
+            failures.add_metric([sink.dataset.name], sink.stats.commit_failures)
+        yield from (sizes, seconds, failures)
+
+    def _files(self) -> GaugeMetricFamily:
+        files = GaugeMetricFamily(
+            "streamproc_files", "File versions in the ledger per status (as of the last poll).", labels=["status"]
+        )
+        counts = self.monitor.status_counts
+        for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))):
+            files.add_metric([status], counts.get(status, 0))
+        return files
+
+    def _lag(self) -> GaugeMetricFamily:
+        lag = GaugeMetricFamily(
+            "streamproc_consumer_lag",
+            "Records not yet committed by the group: log end offset minus committed offset (as of the last poll).",
+            labels=["group", "topic", "partition"],
+        )
+        for p in self.monitor.lag:
+            lag.add_metric([p.group, p.topic, str(p.partition)], p.lag)
+        return lag
+
+    def _fanout(self) -> Iterator[CounterMetricFamily]:
+        stats = self.monitor.pipeline.fanout.stats
+        yield CounterMetricFamily(
+            "streamproc_s3_read_bytes", "Bytes the fan-out read from S3.", value=stats.bytes_read, unit="bytes"
+        )
+        yield CounterMetricFamily(
+            "streamproc_duplicate_events", "Object events for a version already processed (skipped).", stats.duplicates
+        )
+        yield CounterMetricFamily(
+            "streamproc_s3_stream_retries", "Times a broken S3 stream was read again.", value=stats.stream_retries
+        )
+
+    def _health(self) -> GaugeMetricFamily:
+        up = GaugeMetricFamily(
+            "streamproc_dependency_up", "1 if the service answered the last health check.", labels=["service"]
+        )
+        for name, verdict in sorted(self.monitor.health.items()):
+            up.add_metric([name], 1 if verdict.ok else 0)
+        return up
+
+
+def _add_histogram(family: HistogramMetricFamily, label: str, histogram: Histogram) -> None:
+    family.add_metric([label], [(le, float(n)) for le, n in histogram.cumulative()], sum_value=histogram.total)
+
+
+def registry_for(monitor: Monitor) -> CollectorRegistry:
+    """A registry of its own (not the process-wide default) holding only the pipeline's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PipelineCollector(monitor))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text format of everything in `registry`."""
+    return generate_latest(registry)
