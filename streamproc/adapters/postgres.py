@@ -64,11 +64,17 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection outside any transaction (open one with `conn.transaction()`)."""
         if self._pool is None:
             msg = "Database.start() was not called"
             raise DatabaseUnavailable(msg)
         with translated():
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection() as conn:
                 yield conn
 
     async def migrate(self, datasets: Iterable[Dataset]) -> list[str]:

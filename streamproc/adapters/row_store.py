@@ -26,20 +26,23 @@ class RowStore:
 
     async def write_batch(self, dataset: Dataset, batch: LoadBatch) -> None:
         """One transaction: COPY to staging, upsert, count the batch's lines once each, finish files."""
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn:
             await self._staging(conn, dataset)
-            async with conn.cursor().copy(sink_sql.copy_into_staging(dataset)) as copy:
-                for row in batch.rows:
-                    await copy.write_row(row)
-            await conn.execute(sink_sql.upsert(dataset))
-            ids = await _count_lines(conn, dataset, batch.topic, batch.lines, "rows_loaded")
-            await conn.execute(FINISH, (ids,))
+            async with conn.transaction():
+                async with conn.cursor().copy(sink_sql.copy_into_staging(dataset)) as copy:
+                    for row in batch.rows:
+                        await copy.write_row(row)
+                await conn.execute(sink_sql.upsert(dataset))
+                ids = await _count_lines(conn, dataset, batch.topic, batch.lines, "rows_loaded")
+                await conn.execute(FINISH, (ids,))
 
     async def _staging(self, conn: psycopg.AsyncConnection[Any], dataset: Dataset) -> None:
-        """The dataset's temp staging table, created once per connection (ON COMMIT DELETE ROWS empties it)."""
+        """The dataset's temp staging table, made once per connection in a transaction of its own (a batch
+        rolled back must not take it along); ON COMMIT DELETE ROWS empties it after every batch."""
         made = self._staged.setdefault(conn, set())
         if dataset.table not in made:
-            await conn.execute(sink_sql.create_staging(dataset))
+            async with conn.transaction():
+                await conn.execute(sink_sql.create_staging(dataset))
             made.add(dataset.table)
 
     async def record_rejected(self, dataset: Dataset, topic: str, refs: Sequence[RowRef]) -> None:
