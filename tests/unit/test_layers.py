@@ -31,6 +31,9 @@ PURE_MODULES = (
     "streamproc.shared.delivery",
     "streamproc.shared.deadletters",
     "streamproc.shared.logs",
+    "streamproc.cli.errors",
+    "streamproc.cli.params",
+    "streamproc.cli.views",
     "bridge.messages",
     "bridge.settings",
 )
