@@ -31,6 +31,8 @@ PURE_MODULES = (
     "streamproc.shared.delivery",
     "streamproc.shared.deadletters",
     "streamproc.shared.logs",
+    "streamproc.topic_contract",
+    "streamproc.topic_docs",
     "streamproc.cli.errors",
     "streamproc.cli.params",
     "streamproc.cli.views",
