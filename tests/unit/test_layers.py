@@ -36,6 +36,7 @@ PURE_MODULES = (
     "streamproc.cli.errors",
     "streamproc.cli.params",
     "streamproc.cli.views",
+    "streamproc.cli.tailing",
     "bridge.messages",
     "bridge.settings",
 )
