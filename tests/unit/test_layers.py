@@ -37,6 +37,7 @@ PURE_MODULES = (
     "streamproc.cli.params",
     "streamproc.cli.views",
     "streamproc.cli.tailing",
+    "streamproc.cli.uploading",
     "bridge.messages",
     "bridge.settings",
 )
