@@ -35,13 +35,22 @@ class Target:
 def targets(
     settings: WorkerSettings, registry: Registry, groups: Sequence[str], datasets: Sequence[str], topics: Sequence[str]
 ) -> list[Target]:
-    """The groups the options name: --group and --dataset (a sink group), else every sink group; --topic for all."""
-    chosen = [resolve(t, settings, registry) for t in topics]
-    named = [Target(g, tuple(chosen)) for g in groups]
-    named += [Target(sink_group(settings, d), tuple(chosen) or (d.topic,)) for d in map(registry.by_name, datasets)]
+    """The groups to reset: --group and --dataset (a sink group), else the sink groups (of the --topic ones, if given).
+
+    --topic applies to every group named; without a group named, it picks the sink groups that read those topics.
+    """
+    chosen = tuple(resolve(t, settings, registry) for t in topics)
+    named = [Target(g, chosen) for g in groups]
+    named += [Target(sink_group(settings, d), chosen or (d.topic,)) for d in map(registry.by_name, datasets)]
     if named:
         return named
-    return [Target(sink_group(settings, d), tuple(chosen) or (d.topic,), default=True) for d in registry]
+    sinks = [
+        Target(sink_group(settings, d), (d.topic,), default=True) for d in registry if not chosen or d.topic in chosen
+    ]
+    if not sinks:
+        msg = f"no sink group reads {', '.join(chosen)}: name the consumer group with --group"
+        raise BadUsage(msg)
+    return sinks
 
 
 def resolve(topic: str, settings: WorkerSettings, registry: Registry) -> str:
