@@ -78,7 +78,12 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
 
     @app.command(
         argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)),
-        option("--prefix", default="", help="key prefix, e.g. pharmacy_claims/  [default: the bucket root]"),
+        option(
+            "--prefix",
+            default="",
+            show_default=False,
+            help="key prefix, e.g. pharmacy_claims/  [default: the bucket root]",
+        ),
         option("--any", "any_file", is_flag=True, help="also files that are not .csv or .csv.gz"),
         option("--part-size", type=click.IntRange(5, 5120), default=8, help="MiB per part; larger files go multipart"),
         option("--concurrency", type=click.IntRange(1, 32), default=4, help="parts in flight per file"),
