@@ -9,7 +9,7 @@ from typing import Any
 
 import faust
 
-from streamproc import commands
+from streamproc.cli import commands
 from streamproc.datasets.registry import Registry
 from streamproc.fanout import Position
 from streamproc.pipeline import Pipeline
@@ -63,7 +63,7 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
             await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
 
     routes.install(app, settings, registry, pipeline)
-    commands.install(app)
+    commands.install(app, settings, registry)
     return app, pipeline
 
 

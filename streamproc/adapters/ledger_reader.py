@@ -137,3 +137,16 @@ class LedgerReader:
             "WHERE r.file_id = %(id)s GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
             {"id": file_id},
         )
+
+    async def file_version(self, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
+        """One version of an object, as files() shows it: `version`, else the newest one received."""
+        rows = await self._rows(
+            _FILES.format(
+                sql.SQL(
+                    "bucket = %(bucket)s AND key = %(key)s AND (%(version)s::text IS NULL OR version = %(version)s) "
+                    "ORDER BY received_at DESC, id DESC LIMIT 1"
+                )
+            ),
+            {"bucket": bucket, "key": key, "version": version},
+        )
+        return rows[0] if rows else None

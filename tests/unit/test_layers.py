@@ -38,6 +38,13 @@ PURE_MODULES = (
     "streamproc.web.html",
     "streamproc.web.api",
     "streamproc.web.pages",
+    "streamproc.topic_contract",
+    "streamproc.topic_docs",
+    "streamproc.cli.errors",
+    "streamproc.cli.params",
+    "streamproc.cli.views",
+    "streamproc.cli.tailing",
+    "streamproc.cli.uploading",
     "bridge.messages",
     "bridge.settings",
 )

@@ -1,0 +1,15 @@
+"""Registers every operator command on the Faust app (the list is in streamproc.cli's docstring)."""
+
+from __future__ import annotations
+
+import faust
+
+from streamproc.cli import gen, replay, reprocess, schema, status, tail, upload
+from streamproc.datasets.registry import Registry
+from streamproc.settings import WorkerSettings
+
+
+def install(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:
+    """Register every operator command on the app."""
+    for module in (gen, upload, status, tail, schema, replay, reprocess):
+        module.register(app, settings, registry)
