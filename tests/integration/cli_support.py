@@ -18,7 +18,7 @@ from streamproc.replay import UnknownGroup
 from streamproc.shared.settings import KafkaConnection
 
 PATIENCE = 180.0  # upper bound for the real processes on a busy machine; a healthy run takes a fraction
-TABLES = ("pharmacy_claims", "audit_records", "ingest_file_rows")
+TABLES = ("pharmacy_claims", "audit_records", "ingest_file_progress")
 # Every column of the ledger that a replay or a duplicate must leave alone (updated_at may be touched).
 LEDGER = (
     "bucket", "key", "version", "dataset", "status", "size", "etag", "event_time", "rows_read", "rows_valid",

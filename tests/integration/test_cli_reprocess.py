@@ -48,7 +48,7 @@ async def test_reprocessing_a_loaded_file_changes_no_row_and_adds_an_attempt(
         unknown = await cli(d.env, "reprocess", f"s3://{d.aws.bucket}/pharmacy_claims/never.csv")
     assert f"re-emitted s3://{d.aws.bucket}/{KEY} version {first['version']} (PARTIAL after attempt 1)" in done.stdout
     assert "forced" in done.stdout
-    for table in ("pharmacy_claims", "ingest_file_rows", "ingest_file_rejects"):
+    for table in ("pharmacy_claims", "ingest_file_progress", "ingest_file_rejects"):
         assert after[table] == before[table], table
     counts = ("status", "rows_read", "rows_valid", "rows_rejected", "rows_loaded", "rows_dead_lettered", "event_time")
     assert {c: again[c] for c in counts} == {c: first[c] for c in counts}
