@@ -125,7 +125,7 @@ def _profile(d: Deployment, worker: str, out: Path) -> subprocess.Popen[bytes] |
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(  # our own fixed argv: the dev dependency py-spy, attached to our own worker
-        [spy, "record", "--pid", str(pid), "--output", str(out), "--format", "speedscope", "--rate", "50"],
+        [spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--rate", "50"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

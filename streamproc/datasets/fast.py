@@ -117,6 +117,8 @@ class FastRows:
             if v[i] == "":
                 v[i] = None
         for check, reads in self.row_checks:
+            if check.passes_fast is not None and check.passes_fast(*(v[i] for _, i, _ in reads)):
+                continue
             row = {name: (v[i] if to_type is None or v[i] is None else to_type(v[i])) for name, i, to_type in reads}
             if check(row) is not None:
                 return None

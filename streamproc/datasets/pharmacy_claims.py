@@ -81,5 +81,11 @@ DATASET = Dataset(
     row_type=PharmacyClaim,
     phi_fields=frozenset({"member_id"}),
     conflict="latest_wins",
-    row_checks=(RowCheck(reads=("total_paid", "claim_status"), check=negative_only_when_reversed),),
+    row_checks=(
+        RowCheck(
+            reads=("total_paid", "claim_status"),
+            check=negative_only_when_reversed,
+            passes_fast=lambda total, _status: total is None or not str(total).startswith("-"),
+        ),
+    ),
 )
