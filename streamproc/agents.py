@@ -21,22 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App, Pipeline]:
-    app = faust.App(
-        settings.app_id,
-        broker=";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
-        broker_credentials=_credentials(settings.kafka),
-        store="memory://",
-        datadir=str(_data_dir(settings)),
-        web_bind=settings.web_host,  # never 0.0.0.0: Faust's pages expose internals
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        **routes.faust_web_options(settings),
-        topic_partitions=settings.topics.partitions,
-        topic_replication_factor=settings.topics.replication,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
-    )
-    pipeline = Pipeline(settings, registry, loop=app.loop, beacon=app.beacon)
+    app = faust.App(settings.app_id, **_app_options(settings))
+    pipeline = Pipeline(settings, registry, leave_on_stop=True, loop=app.loop, beacon=app.beacon)
     objects = app.topic(
         settings.topics.objects,
         key_serializer="raw",
@@ -65,6 +51,28 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
     routes.install(app, settings, registry, pipeline)
     commands.install(app, settings, registry)
     return app, pipeline
+
+
+def _app_options(settings: WorkerSettings) -> dict[str, Any]:
+    return {
+        "broker": ";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
+        "broker_credentials": _credentials(settings.kafka),
+        "store": "memory://",
+        "datadir": str(_data_dir(settings)),
+        "web_bind": settings.web_host,  # never 0.0.0.0 by default: Faust's pages expose internals
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        **routes.faust_web_options(settings),
+        "topic_partitions": settings.topics.partitions,
+        "topic_replication_factor": settings.topics.replication,
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        # A static member: a worker restarted after a crash takes its partitions back without waiting for the
+        # dead member's session to expire; a worker that stops cleanly leaves on purpose (Pipeline.on_stop).
+        "consumer_group_instance_id": settings.member_name,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
+    }
 
 
 def _data_dir(settings: WorkerSettings) -> Path:

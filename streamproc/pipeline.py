@@ -10,6 +10,7 @@ from typing import Any
 
 from mode import Service
 
+from streamproc.adapters.kafka_members import leave_static
 from streamproc.adapters.ledger_store import LedgerStore
 from streamproc.adapters.postgres import Database
 from streamproc.adapters.row_store import RowStore
@@ -19,6 +20,7 @@ from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.fanout import FanOut
 from streamproc.settings import WorkerSettings
+from streamproc.shared.errors import StreamprocError
 from streamproc.shared.kafka import BatchConsumer, Producer, TopicSpec, ensure_topics, topic_specs
 from streamproc.shared.logs import install_safe_exceptions
 from streamproc.shared.retry import Backoff, retry_transient
@@ -41,9 +43,18 @@ def sink_group(settings: WorkerSettings, dataset: Dataset) -> str:
 class Pipeline(Service):
     """Starts adapters (retrying until the services answer), runs one sink per dataset, stops cleanly."""
 
-    def __init__(self, settings: WorkerSettings, registry: Registry, *, run_sinks: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: Registry,
+        *,
+        run_sinks: bool = True,
+        leave_on_stop: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.run_sinks = run_sinks
+        self.leave_on_stop = leave_on_stop  # the worker's Faust consumer is a static member of the app's group
         self.settings = settings
         self.registry = registry
         self.db = Database(settings.database_url)
@@ -86,6 +97,9 @@ class Pipeline(Service):
             # A batch of 5000 events is ~3 MB: more prefetch buys no speed and grows memory with the backlog.
             fetch_max_bytes=8 << 20,
             max_partition_fetch_bytes=2 << 20,
+            group_instance_id=s.member_name,  # static, like the fan-out agent (see agents._app_options)
+            session_timeout_ms=int(s.session_timeout * 1000),
+            heartbeat_interval_ms=int(max(1.0, s.session_timeout / 4) * 1000),
         )
         wiring: dict[str, Any] = {"dataset": dataset, "source": source, "store": self.rows, "letters": self.letters}
         return SinkConsumer(**wiring | options)
@@ -109,6 +123,18 @@ class Pipeline(Service):
         await self.s3.start()
         await self.producer.start()
 
+    async def _leave_groups(self) -> None:
+        """Static members do not leave when they stop: leave on purpose, so the partitions move on (and a
+        replay may run) now rather than after the session timeout."""
+        groups = (
+            [self.settings.app_id, *(sink_group(self.settings, d) for d in self.registry)] if self.run_sinks else []
+        )
+        for group in groups:
+            try:
+                await leave_static(self.settings.kafka, group, [self.settings.member_name])
+            except StreamprocError as exc:
+                logger.warning("group %s: could not leave (%s); its session expires on its own", group, exc)
+
     async def _keep_running(self, sink: SinkConsumer) -> None:
         while not self._stopping.is_set():
             try:
@@ -122,6 +148,7 @@ class Pipeline(Service):
     async def on_stop(self) -> None:
         self._stopping.set()
         await asyncio.gather(*self._sink_tasks, return_exceptions=True)
+        await self._leave_groups()
         await self.producer.stop()
         await self.s3.stop()
         await self.db.stop()

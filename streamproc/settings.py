@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,17 @@ class WorkerSettings:
     retry_backoff_cap: float = 30.0
     extra_datasets: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # This worker's stable name in its consumer groups (static membership: a restarted worker takes its
+    # partitions back at once). Empty: <host>-<web port>, stable across restarts on one host.
+    instance_id: str = ""
+    session_timeout: float = 10.0  # seconds before the group drops a member that stopped heartbeating
+    claim_lease: float = 15.0  # seconds a file being split stays claimed by its worker without a heartbeat
+    faults: str = ""  # test-only fault points, e.g. "split:5000" (see streamproc/faults.py); empty: none
+
+    @property
+    def member_name(self) -> str:
+        """The group.instance.id of this worker's consumers (the fan-out agent's and every sink's)."""
+        return self.instance_id or f"{socket.gethostname()}-{self.web_port}"
 
     def __repr__(self) -> str:
         return (
@@ -78,4 +90,8 @@ class WorkerSettings:
             retry_backoff_cap=env_float(src, "STREAMPROC_RETRY_BACKOFF_CAP", cls.retry_backoff_cap, 0.1),
             extra_datasets=extra,
             log_level=env_choice(src, "STREAMPROC_LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
+            instance_id=env_str(src, "STREAMPROC_INSTANCE_ID", ""),
+            session_timeout=env_float(src, "STREAMPROC_SESSION_TIMEOUT", cls.session_timeout, 6.0),
+            claim_lease=env_float(src, "STREAMPROC_CLAIM_LEASE", cls.claim_lease, 1.0),
+            faults=env_str(src, "STREAMPROC_FAULTS", ""),
         )
