@@ -10,29 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import msgspec
 
-from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent, Provenance, event_envelope
-from streamproc.ledger import FAILED, MAX_REJECTS_PER_FILE, Claim, Reject, SplitCounts
-from streamproc.parsing import CsvFileParser, FileRejected, Parsed, RejectedRow, ValidRow
-from streamproc.ports import FileLedger, ObjectStore, RecordProducer
+from streamproc.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
+from streamproc.faults import Faults
+from streamproc.ledger import FAILED, Claim, SplitCounts
+from streamproc.parsing import FileRejected
+from streamproc.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
 from streamproc.shared import deadletters
-from streamproc.shared.delivery import Delivery, confirm
-from streamproc.shared.errors import TerminalError, TransientError
+from streamproc.shared.errors import StreamprocError, TerminalError
 from streamproc.shared.logs import describe
 from streamproc.shared.retry import Backoff, retry_transient
+from streamproc.split import Split
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Item = tuple[bytes, bytes]
 
 
 @dataclass
@@ -68,6 +67,18 @@ class Position:
     offset: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class SplitPolicy:
+    """How files are split: acks awaited every `window` records, who this worker is in the ledger's claims,
+    how long a claim outlives its worker's last heartbeat, and test-only fault points."""
+
+    window: int = 20_000
+    backoff_cap: float = 30.0
+    owner: str = "worker"
+    lease: float = 15.0
+    faults: Faults = field(default_factory=Faults)
+
+
 class FanOut:
     """Turns object events into row events; never raises (terminal errors become dead letters)."""
 
@@ -78,17 +89,19 @@ class FanOut:
         ledger: FileLedger,
         store: ObjectStore,
         producer: RecordProducer,
+        reader: TopicSource,
         letters: DeadLetterWriter,
-        window: int = 20_000,
-        backoff_cap: float = 30.0,
+        policy: SplitPolicy,
     ) -> None:
         self.registry = registry
         self.ledger = ledger
         self.store = store
         self.producer = producer
+        self.reader = reader
         self.letters = letters
-        self.window = window
-        self.backoff_cap = backoff_cap
+        self.policy = policy
+        self.window = policy.window
+        self.backoff_cap = policy.backoff_cap
         self.stats = FanOutStats()
 
     def backoff(self) -> Backoff:
@@ -114,7 +127,7 @@ class FanOut:
             return
         file_id: int | None = None
         try:
-            claim = await self.retry(lambda: self.ledger.claim(event), f"ledger s3://{event.bucket}/{event.key}")
+            claim = await self._claim(event)
             if claim.skipped is not None:
                 self.stats.duplicates += 1
                 logger.info("s3://%s/%s: event skipped: %s", event.bucket, event.key, claim.skipped)
@@ -126,15 +139,31 @@ class FanOut:
             logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
             await self._fail_unexpected(event, exc, file_id)
 
+    async def _claim(self, event: ObjectEvent) -> Claim:
+        """The ledger's claim; while another live worker splits this version, wait (bounded by the lease)."""
+        owner, lease, where = self.policy.owner, self.policy.lease, f"s3://{event.bucket}/{event.key}"
+        while True:
+            claim = await self.retry(lambda: self.ledger.claim(event, owner, lease), f"ledger {where}")
+            if not claim.wait:
+                return claim
+            logger.info("%s: another worker is splitting it; waiting for it to finish or its claim to lapse", where)
+            await asyncio.sleep(claim.wait)
+
     async def _split(self, event: ObjectEvent, claim: Claim) -> None:
-        logger.info("s3://%s/%s: split starts, attempt %d", event.bucket, event.key, claim.attempt)
-        split = _Split(self, event, claim.file_id)
+        resumed = f", resuming after line {claim.resume.line}" if claim.resume else ""
+        logger.info("s3://%s/%s: split starts, attempt %d%s", event.bucket, event.key, claim.attempt, resumed)
+        split = Split(self, event, claim)
         try:
             parser = await split.run()
         except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
             await split.settle()
             await self._fail(claim.file_id, event, split.counts(), exc)
             return
+        except asyncio.CancelledError:  # the worker stops mid-file: let the next owner resume at once
+            await asyncio.shield(self._release(claim.file_id))
+            raise
+        finally:
+            split.stop_heartbeat()
         counts = split.counts(parser)
         status = await self.retry(lambda: self.ledger.finish_split(claim.file_id, counts), "ledger finish")
         self.stats.files += 1
@@ -182,146 +211,15 @@ class FanOut:
         self.stats.files_failed += 1
         self.stats.finished(FAILED)
 
+    async def _release(self, file_id: int) -> None:
+        try:
+            await self.ledger.release(file_id, self.policy.owner)
+        except StreamprocError as exc:
+            logger.warning("could not release the claim on file %d (%s); it lapses after the lease", file_id, exc)
+
     async def _write_letter_or_log(self, letter: DeadLetter) -> None:
         try:
             await self.letters.write([letter])
             self.stats.dead_letters += 1
         except Exception:
             logger.exception("could not write a dead letter for %s", letter.message_key)
-
-
-class _Split:
-    """One pass over one object: emits each line once, however often the stream has to be read again."""
-
-    def __init__(self, fanout: FanOut, event: ObjectEvent, file_id: int) -> None:
-        self.fanout = fanout
-        self.event = event
-        self.file_id = file_id
-        self.rejects: list[Reject] = []  # why rows were dead-lettered, for the ledger (flushed with each window)
-        self.rejects_kept = 0
-        self.envelope: tuple[bytes, bytes] | None = None
-        self.parser: CsvFileParser | None = None
-        self.emitted_through = 0  # the highest line already handed to the producer
-        self.in_window = 0
-        self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
-
-    async def run(self) -> CsvFileParser:
-        """Stream, parse and emit the whole object; every record acknowledged when it returns."""
-        backoff = self.fanout.backoff()
-        while True:
-            self.parser = parser = self._new_parser()
-            try:
-                async for chunk in self.fanout.store.chunks(self.event.bucket, self.event.key, self.event.version_id):
-                    self.fanout.stats.bytes_read += len(chunk)
-                    await self._emit(parser.feed(chunk))
-                await self._emit(parser.close())
-            except TransientError as exc:
-                # The stream broke: read the object again; lines already emitted are skipped, not sent twice.
-                delay = backoff.next()
-                self.fanout.stats.stream_retries += 1
-                logger.warning("s3://%s/%s: %s; reading again in %.1fs", self.event.bucket, self.event.key, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            await self.settle()
-            return parser
-
-    def _new_parser(self) -> CsvFileParser:
-        return CsvFileParser(self.fanout.registry, self.event.key, gzip=self.event.key.lower().endswith(".gz"))
-
-    def counts(self, parser: CsvFileParser | None = None) -> SplitCounts:
-        p = parser or self.parser
-        if p is None:
-            return SplitCounts(dataset=None)
-        return SplitCounts(
-            dataset=p.dataset.name if p.dataset else None,
-            rows_read=p.rows_read,
-            rows_valid=p.rows_valid,
-            rows_rejected=p.rows_rejected,
-            unknown_columns=len(p.unknown_columns),
-        )
-
-    async def _emit(self, parsed: list[Parsed]) -> None:
-        fresh = [item for item in parsed if item.line > self.emitted_through]
-        if not fresh:
-            return
-        dataset = self.parser.dataset if self.parser else None
-        if dataset is None:
-            msg = "the parser yielded a row before it recognised the dataset"
-            raise RuntimeError(msg)
-        head, middle = self._envelope(dataset)
-        rows = [(r.key, b"%b%d%b%b}" % (head, r.line, middle, r.row_json)) for r in fresh if isinstance(r, ValidRow)]
-        letters = [self._letter(item, dataset) for item in fresh if isinstance(item, RejectedRow)]
-        if rows:
-            await self._send(dataset.topic, rows)
-        if letters:
-            await self._send(self.fanout.letters.topic, [DeadLetterWriter.record(x) for x in letters])
-        self._keep_reasons(fresh)
-        stats = self.fanout.stats
-        stats.rows_emitted += len(rows)
-        stats.rows_rejected += len(letters)
-        stats.dead_letters += len(letters)
-        stats.emitted(dataset.name, len(rows), len(letters))
-        self.emitted_through = fresh[-1].line
-        self.in_window += len(fresh)
-        if self.in_window >= self.fanout.window:
-            await self.settle()
-
-    def _keep_reasons(self, fresh: list[Parsed]) -> None:
-        for item in fresh:
-            if isinstance(item, RejectedRow) and self.rejects_kept < MAX_REJECTS_PER_FILE:
-                self.rejects.append(
-                    Reject(line=item.line, stage="split", error_class=item.error_class, errors=item.errors)
-                )
-                self.rejects_kept += 1
-
-    def _envelope(self, dataset: Dataset) -> tuple[bytes, bytes]:
-        """The bytes around each row's JSON in this file's row events (one provenance, one dataset)."""
-        if self.envelope is None:
-            e = self.event
-            provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=1, event_time=e.event_time)
-            self.envelope = event_envelope(dataset.name, provenance)
-        return self.envelope
-
-    def _letter(self, item: RejectedRow, dataset: Dataset) -> DeadLetter:
-        e = self.event
-        return deadletters.row_rejected(
-            dataset=dataset.name,
-            bucket=e.bucket,
-            key=e.key,
-            version=e.version,
-            line=item.line,
-            errors=item.errors,
-            error_class=item.error_class,
-            raw_masked=item.raw_masked,
-        )
-
-    async def _send(self, topic: str, items: Sequence[Item]) -> None:
-        delivery = await self.fanout.producer.send(topic, items)
-        if delivery.error is not None:  # some batches never left: settle what did, then send the rest again
-            await self._confirm(topic, items, delivery)
-            return
-        self.pending.append((topic, items, delivery))
-
-    async def settle(self) -> None:
-        """Wait until everything handed over is acknowledged (the file's window)."""
-        pending, self.pending, self.in_window = self.pending, [], 0
-        try:
-            for topic, items, delivery in pending:
-                await self._confirm(topic, items, delivery)
-        finally:
-            for _, _, delivery in pending:
-                delivery.abandon()
-        rejects, self.rejects = self.rejects, []
-        if rejects:
-            await self.fanout.retry(lambda: self.fanout.ledger.record_rejects(self.file_id, rejects), "ledger rejects")
-
-    async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
-        producer = self.fanout.producer
-        await confirm(
-            delivery,
-            items,
-            lambda again: producer.send(topic, again),
-            patience=producer.ack_timeout,
-            backoff=self.fanout.backoff(),
-            what=f"s3://{self.event.bucket}/{self.event.key} -> {topic}",
-        )

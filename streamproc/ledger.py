@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from streamproc.events import FieldError
 
 RECEIVED: Final = "RECEIVED"
@@ -39,13 +41,24 @@ class RowRef:
     errors: tuple[FieldError, ...] = ()
 
 
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an interrupted split goes on: every line up to `line` was emitted and acknowledged, and any
+    later record of the file is at or after `offsets` (topic -> partition -> offset) on its topic."""
+
+    line: int = 0
+    offsets: dict[str, dict[int, int]] = msgspec.field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Claim:
-    """The ledger's answer to an object event: process it (as attempt N), or skip it and say why."""
+    """The ledger's answer to an object event: split it (as attempt N, resuming where a checkpoint says),
+    skip it (a duplicate, and why), or wait (another live worker is splitting it right now)."""
 
     file_id: int
     attempt: int
     skipped: str | None = None  # e.g. "already COMPLETED": a duplicate notification, recorded and not run
+    wait: float = 0.0  # seconds to wait before asking again (another worker holds a live claim)
+    resume: Checkpoint | None = None
 
 
 def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
@@ -53,7 +66,7 @@ def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
 
     A finished version, or one whose split is done and whose rows the sinks are still loading, is
     processed once: another notification for it is recorded and skipped. A split left half-done is
-    taken over (its worker died or lost the partition). `forced` (the reprocess command) always runs.
+    taken over once its claim lapses (see LedgerStore.claim). `forced` (the reprocess command) always runs.
     """
     if forced:
         return None

@@ -18,10 +18,11 @@ from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets import Dataset
 from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.fanout import FanOut
+from streamproc.fanout import FanOut, SplitPolicy
+from streamproc.faults import Faults
 from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import StreamprocError
-from streamproc.shared.kafka import BatchConsumer, Producer, TopicSpec, ensure_topics, topic_specs
+from streamproc.shared.kafka import BatchConsumer, Producer, TopicReader, TopicSpec, ensure_topics, topic_specs
 from streamproc.shared.logs import install_safe_exceptions
 from streamproc.shared.retry import Backoff, retry_transient
 from streamproc.sinks import SinkConsumer
@@ -60,19 +61,28 @@ class Pipeline(Service):
         self.db = Database(settings.database_url)
         self.ledger = LedgerStore(self.db)
         self.rows = RowStore(self.db)
+        self.faults = Faults.parse(settings.faults)
         self.s3 = S3Reader(settings.aws.client_kwargs(), settings.s3_chunk_size)
         self.producer = Producer(settings.kafka)
         self.letters = DeadLetterWriter(
             self.producer, settings.topics.deadletter, backoff_cap=settings.retry_backoff_cap
+        )
+        self.reader = TopicReader(settings.kafka)
+        policy = SplitPolicy(
+            window=settings.produce_window,
+            backoff_cap=settings.retry_backoff_cap,
+            owner=settings.member_name,
+            lease=settings.claim_lease,
+            faults=self.faults,
         )
         self.fanout = FanOut(
             registry=registry,
             ledger=self.ledger,
             store=self.s3,
             producer=self.producer,
+            reader=self.reader,
             letters=self.letters,
-            window=settings.produce_window,
-            backoff_cap=settings.retry_backoff_cap,
+            policy=policy,
         )
         self.sinks = [self.new_sink(dataset) for dataset in registry]
         self.ready = asyncio.Event()
@@ -122,6 +132,7 @@ class Pipeline(Service):
             logger.info("applied migrations %s", ", ".join(applied))
         await self.s3.start()
         await self.producer.start()
+        await self.reader.start()
 
     async def _leave_groups(self) -> None:
         """Static members do not leave when they stop: leave on purpose, so the partitions move on (and a
@@ -150,5 +161,6 @@ class Pipeline(Service):
         await asyncio.gather(*self._sink_tasks, return_exceptions=True)
         await self._leave_groups()
         await self.producer.stop()
+        await self.reader.stop()
         await self.s3.stop()
         await self.db.stop()

@@ -19,7 +19,7 @@ from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
 from streamproc.datasets.registry import Registry
 from streamproc.settings import WorkerSettings
-from streamproc.shared.kafka import partition_for
+from streamproc.shared.partitioning import partition_for
 from streamproc.topic_contract import TopicRef, UnknownTopicName, resolve_topic
 
 DEFAULT_LIMIT = 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -55,6 +56,17 @@ class Delivery:
         unsent = self.error or NotDelivered("Kafka unavailable: not sent")
         per_batch = {n: self._verdict(f) for n, f in self.batches.items()}
         return [per_batch.get(n, unsent) for n in self.batch_of]
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the offset after this delivery's last acknowledged record there."""
+        counts = Counter(self.batch_of)
+        after: dict[tuple[str, int], int] = {}
+        for number, future in self.batches.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                meta = future.result()  # the batch's RecordMetadata: topic, partition, base offset
+                where = (meta.topic, meta.partition)
+                after[where] = max(after.get(where, 0), meta.offset + counts[number])
+        return after
 
     def abandon(self) -> None:
         """Nobody will look at these verdicts any more (the file failed): keep asyncio from warning about them."""

@@ -15,6 +15,7 @@ from streamproc.ledger import (
     PARTIAL,
     PROCESSING,
     RECEIVED,
+    Checkpoint,
     Claim,
     LoadBatch,
     Reject,
@@ -46,16 +47,22 @@ class FakeStore:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.chunk_size = chunk_size
         self.breaks: list[int] = []  # for each coming read: fail after this many chunks
+        self.stall_after: int | None = None  # the next read hangs after this many chunks (a worker to kill)
+        self.stalled = asyncio.Event()
         self.reads = 0
 
     async def chunks(self, bucket: str, key: str, version_id: str | None) -> AsyncIterator[bytes]:
         self.reads += 1
         body = self.objects[(bucket, key)]
         fail_after = self.breaks.pop(0) if self.breaks else None
+        stall_after, self.stall_after = self.stall_after, None
         for n, start in enumerate(range(0, len(body), self.chunk_size)):
             if fail_after is not None and n == fail_after:
                 msg = "S3 unavailable: connection reset"
                 raise Unavailable(msg)
+            if stall_after is not None and n == stall_after:
+                self.stalled.set()
+                await asyncio.Event().wait()  # forever: the test cancels the split here
             yield body[start : start + self.chunk_size]
 
 
@@ -70,6 +77,9 @@ class FakeLedger:
     status: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     duplicates: int = 0
+    checkpoints: dict[tuple[str, str, str], Checkpoint] = field(default_factory=dict)
+    beats: int = 0
+    released: list[int] = field(default_factory=list)
     finished: list[SplitCounts] = field(default_factory=list)
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
     unavailable: int = 0
@@ -83,7 +93,7 @@ class FakeLedger:
             msg = "database unavailable: OperationalError"
             raise Unavailable(msg)
 
-    async def claim(self, event: ObjectEvent) -> Claim:
+    async def claim(self, event: ObjectEvent, owner: str, lease: float) -> Claim:
         self._call()
         version = (event.bucket, event.key, event.version)
         status, split_done = self.status.get(version, (RECEIVED, False))
@@ -93,7 +103,19 @@ class FakeLedger:
             return Claim(file_id=0, attempt=0, skipped=skipped)
         self.begun.append(event)
         self.status[version] = (PROCESSING, False)
-        return Claim(file_id=len(self.begun), attempt=1)
+        resume = self.checkpoints.get(version) if status == PROCESSING and not event.forced else None
+        return Claim(file_id=len(self.begun), attempt=1, resume=resume)
+
+    async def checkpoint(self, file_id: int, owner: str, at: Checkpoint) -> None:
+        self._call()
+        event = self.begun[file_id - 1]
+        self.checkpoints[(event.bucket, event.key, event.version)] = at
+
+    async def heartbeat(self, file_id: int, owner: str) -> None:
+        self.beats += 1
+
+    async def release(self, file_id: int, owner: str) -> None:
+        self.released.append(file_id)
 
     async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
         self._call()
@@ -110,6 +132,28 @@ class FakeLedger:
     async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None:
         self._call()
         self.failed.append((reason, counts))
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a batch landed (what aiokafka's batch futures resolve with)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class FakeReader:
+    """The topics as the fake producer holds them: one partition each, offsets = positions."""
+
+    def __init__(self, producer: FakeProducer) -> None:
+        self.producer = producer
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return {0: len(self.producer.records(topic))}
+
+    async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]:
+        return [(0, value) for _, value in self.producer.records(topic)[since.get(0, 0) :]]
 
 
 class FakeProducer:
@@ -132,12 +176,13 @@ class FakeProducer:
         delivery = Delivery(_as_ours)
         limit = self.handover_limit.pop(0) if self.handover_limit else len(items)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        base = len(self.sent.get(topic, []))
         if topic == self.refuse_topic:
             future.set_exception(Refused("Kafka refused the request: TopicAuthorizationFailedError"))
         elif self.hold:
             self.held.append(future)
         else:
-            future.set_result(None)
+            future.set_result(Placed(topic=topic, partition=0, offset=base))
         if limit:
             delivery.batches[0] = future
             self.sent.setdefault(topic, []).extend(items[:limit])

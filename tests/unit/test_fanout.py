@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import msgspec
@@ -11,9 +13,9 @@ from streamproc import samples
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
-from streamproc.fanout import FanOut, Position
+from streamproc.fanout import FanOut, Position, SplitPolicy
 from streamproc.ledger import COMPLETED, PARTIAL
-from tests.unit.fakes import FakeLedger, FakeProducer, FakeStore
+from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
 
 REGISTRY: Registry = load_registry()
 CLAIMS = REGISTRY.by_name("pharmacy_claims")
@@ -36,9 +38,9 @@ class World:
             ledger=self.ledger,
             store=self.store,
             producer=self.producer,
+            reader=FakeReader(self.producer),
             letters=DeadLetterWriter(self.producer, "dead", backoff_cap=0.001),
-            window=window,
-            backoff_cap=0.001,
+            policy=SplitPolicy(window=window, backoff_cap=0.001, owner="me", lease=1.0),
         )
 
     def put(self, key: str, body: bytes) -> ObjectEvent:
@@ -175,3 +177,23 @@ async def test_why_each_row_was_rejected_is_kept_in_the_ledger_without_its_value
     assert all(r.stage == "split" and r.errors and r.errors[0].rule for r in w.ledger.rejects)
     cells = {cell for row in samples.rows("pharmacy_claims", 200, 0.1, seed=13) for cell in row if len(cell) > 3}
     assert not any(e.message in cells or e.field in cells for r in w.ledger.rejects for e in r.errors)
+
+
+async def test_a_split_stopped_mid_file_resumes_from_its_checkpoint_and_duplicates_no_row_event() -> None:
+    w = World(window=40, chunk_size=900)
+    ev = w.put("pharmacy_claims/j.csv", samples.csv_bytes("pharmacy_claims", 600, 0.05, seed=14))
+    w.store.stall_after = 30  # well past a few checkpoints, with records sent since the last one
+    first = asyncio.create_task(w.ingest(ev))
+    await w.store.stalled.wait()
+    first.cancel()  # the worker stops (or dies) in the middle of the file
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    sent_before = len(w.claim_keys())
+    assert 0 < sent_before < 600
+    assert w.ledger.released == [1]  # a clean stop gives the claim up for the next owner
+    await w.ingest(ev)  # the event again: its claim resumes from the checkpoint
+    keys = w.claim_keys()
+    assert len(keys) == len(set(keys)) == w.ledger.finished[0].rows_valid
+    letters = [x.line for x in w.letters()]
+    assert len(letters) == len(set(letters)) == w.ledger.finished[0].rows_rejected
+    assert w.ledger.finished[0].rows_read == 600

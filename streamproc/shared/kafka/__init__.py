@@ -4,12 +4,13 @@ Every aiokafka error leaves this package translated: `KafkaUnavailable` (transie
 `KafkaRejected` (terminal). Import from here; the submodules are its parts.
 """
 
-from streamproc.shared.kafka.admin import TopicSpec, ensure_topics, partition_for, topic_specs
+from streamproc.shared.kafka.admin import TopicSpec, ensure_topics, topic_specs
 from streamproc.shared.kafka.consumer import BatchConsumer, Record
 from streamproc.shared.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable, translate
 from streamproc.shared.kafka.producer import OutRecord, Producer
+from streamproc.shared.kafka.reader import TopicReader
 
 __all__ = [
     "BatchConsumer", "CommitRejected", "KafkaRejected", "KafkaUnavailable", "OutRecord", "Producer",
-    "Record", "TopicSpec", "ensure_topics", "partition_for", "topic_specs", "translate",
+    "Record", "TopicReader", "TopicSpec", "ensure_topics", "topic_specs", "translate",
 ]  # fmt: skip

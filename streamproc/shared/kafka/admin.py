@@ -1,4 +1,4 @@
-"""Topics as the project declares them, created where missing; and Kafka's key -> partition mapping."""
+"""Topics as the project declares them, created where missing."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
-from murmurhash2 import murmurhash2
 
 from streamproc.shared.kafka.errors import translate
 from streamproc.shared.settings import KafkaConnection, TopicSettings
 
 logger = logging.getLogger(__name__)
-
-MURMUR2_SEED = 0x9747B28C  # Kafka's DefaultPartitioner: murmur2(key) & 0x7fffffff % partitions
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (Java, librdkafka's murmur2, aiokafka) gives a key."""
-    return (murmurhash2(key, MURMUR2_SEED) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,8 +19,9 @@ from aiokafka.errors import KafkaError
 from murmurhash2 import murmurhash2
 
 from streamproc.shared.delivery import Delivery, Verdict
-from streamproc.shared.kafka.admin import MURMUR2_SEED, ensure_topics
+from streamproc.shared.kafka.admin import ensure_topics
 from streamproc.shared.kafka.errors import KafkaRejected, KafkaUnavailable, translate
+from streamproc.shared.partitioning import MURMUR2_SEED
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
