@@ -10,7 +10,6 @@ from typing import Any
 
 from mode import Service
 
-from streamproc.adapters.kafka_members import leave_static
 from streamproc.adapters.ledger_store import LedgerStore
 from streamproc.adapters.postgres import Database
 from streamproc.adapters.row_store import RowStore
@@ -23,6 +22,7 @@ from streamproc.faults import Faults
 from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.kafka import BatchConsumer, Producer, TopicReader, TopicSpec, ensure_topics, topic_specs
+from streamproc.shared.kafka.members import leave_static
 from streamproc.shared.logs import install_safe_exceptions
 from streamproc.shared.retry import Backoff, retry_transient
 from streamproc.sinks import SinkConsumer

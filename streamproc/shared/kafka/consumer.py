@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streamproc.shared.kafka.errors import CommitRejected, KafkaUnavailable, translate
+from streamproc.shared.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable, translate
+from streamproc.shared.kafka.members import leave_static
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
@@ -113,9 +114,17 @@ class BatchConsumer:
         self._consumer = consumer
 
     async def stop(self) -> None:
+        """Stop; a static member (group_instance_id) also leaves its group, which it would not do by itself."""
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        if consumer is None:
+            return
+        await consumer.stop()
+        instance = self._options.get("group_instance_id")
+        if instance:
+            try:
+                await leave_static(self._conn, self._group_id, [instance])
+            except (KafkaUnavailable, KafkaRejected) as exc:
+                logger.warning("group %s: could not leave (%s); its session expires on its own", self._group_id, exc)
 
     def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

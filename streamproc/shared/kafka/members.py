@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.api import RequestStruct, Response
 from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
 
-from streamproc.shared.kafka import KafkaUnavailable, translate
+from streamproc.shared.kafka.errors import KafkaUnavailable, translate
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
