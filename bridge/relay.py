@@ -12,6 +12,7 @@ from typing import Protocol
 from bridge.messages import Decoded, bridge_dead_letter, decode_body, encode
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received, Sqs
+from streamproc.faults import Faults
 from streamproc.shared.delivery import Verdict
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.kafka import (
@@ -87,6 +88,7 @@ class Relay:
         self.stats = RelayStats()
         self._sqs = sqs or Sqs(settings.aws, read_timeout=settings.wait_seconds + 30)
         self._producer = producer or Producer(settings.kafka, ack_timeout=settings.produce_timeout)
+        self._faults = Faults.parse(settings.faults)
         self._stopping = asyncio.Event()
         self._kafka_ok = asyncio.Event()  # cleared while Kafka is unreachable: nobody receives from SQS
         self._idle = asyncio.Event()  # set while no poller is between receive and delete
@@ -233,6 +235,7 @@ class Relay:
     async def _delete(self, url: str, plans: list[_Plan]) -> None:
         if not plans:
             return
+        self._faults.hit("relay-delete", len(plans))  # test-only: die with the events produced, not deleted
         failed = set(await self._sqs.delete(url, [p.message for p in plans]))
         for plan in plans:
             if plan.message.message_id in failed:

@@ -76,6 +76,7 @@ class BridgeSettings:
     dlq_max_records: int = 100
     create_topics: bool = True
     log_level: str = "INFO"
+    faults: str = ""  # test-only fault points, e.g. "relay-delete:1" (see streamproc/faults.py); empty: none
     http_host: str = "127.0.0.1"  # /healthz and /metrics: loopback unless configured
     http_port: int = 6067
 
@@ -104,6 +105,7 @@ class BridgeSettings:
             dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
             create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
             log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            faults=env_str(env, "BRIDGE_FAULTS", ""),
             http_host=env_str(env, "BRIDGE_HTTP_HOST", cls.http_host),
             http_port=env_int(env, "BRIDGE_HTTP_PORT", cls.http_port, 1, 65535),
         )

@@ -34,6 +34,7 @@ class Deployment:
     env: dict[str, str]
     logs: Path
     started: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
 
     def start(self, name: str, *args: str, **env: str) -> Owned:
         """Start `python *args` as `name` (its log and pid file in the deployment's folder); `env` overrides."""
@@ -45,14 +46,29 @@ class Deployment:
             env=self.env | env,
         )
 
-    def start_worker(self, name: str = "worker") -> Owned:
-        """A worker process with its own web port and Faust data dir (so several can run side by side)."""
+    def start_worker(self, name: str = "worker", **env: str) -> Owned:
+        """A worker with its own web port, Faust data dir and group instance id, all kept when it is started
+        again under the same name (a restarted worker is the same static group member)."""
+        port = self.ports.setdefault(name, free_port())
         return self.start(
             name,
             *("-m", "streamproc", "worker", "--loglevel=info"),
-            STREAMPROC_WEB_PORT=str(free_port()),
+            STREAMPROC_WEB_PORT=str(port),
             STREAMPROC_DATA_DIR=str(self.logs / f"{name}-data"),
+            STREAMPROC_INSTANCE_ID=name,
+            **env,
         )
+
+    def dead(self, name: str) -> bool:
+        """True once the process started as `name` has exited (or been killed), reaped or not."""
+        pid = self.pid(name)
+        if pid is None:
+            return True
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        return state in {"Z", "X"}
 
     def stop(self, name: str) -> None:
         stop(self.logs / f"{name}.pid", timeout=30)
@@ -111,9 +127,17 @@ class Deployment:
 
 
 @asynccontextmanager
-async def deployment(stack: Endpoints, unique: str, tmp_path: Path, **extra_env: str) -> AsyncIterator[Deployment]:
+async def deployment(
+    stack: Endpoints, unique: str, tmp_path: Path, *, visibility_timeout: int = 30, **extra_env: str
+) -> AsyncIterator[Deployment]:
     """Unique bucket, queues, topics, consumer groups and schema; bridge and worker stopped afterwards."""
-    names = replace(AwsNames(), bucket=f"e2e-{unique}", queue=f"q-{unique}", dlq=f"dlq-{unique}")
+    names = replace(
+        AwsNames(),
+        bucket=f"e2e-{unique}",
+        queue=f"q-{unique}",
+        dlq=f"dlq-{unique}",
+        visibility_timeout=visibility_timeout,
+    )
     made = provision(stack.aws, names)
     schema = f"e2e_{unique}"
     async with await psycopg.AsyncConnection.connect(stack.database_url, autocommit=True) as conn:

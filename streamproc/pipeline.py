@@ -60,8 +60,8 @@ class Pipeline(Service):
         self.registry = registry
         self.db = Database(settings.database_url)
         self.ledger = LedgerStore(self.db)
-        self.rows = RowStore(self.db)
         self.faults = Faults.parse(settings.faults)
+        self.rows = RowStore(self.db, self.faults)
         self.s3 = S3Reader(settings.aws.client_kwargs(), settings.s3_chunk_size)
         self.producer = Producer(settings.kafka)
         self.letters = DeadLetterWriter(
@@ -111,7 +111,13 @@ class Pipeline(Service):
             session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=int(max(1.0, s.session_timeout / 4) * 1000),
         )
-        wiring: dict[str, Any] = {"dataset": dataset, "source": source, "store": self.rows, "letters": self.letters}
+        wiring: dict[str, Any] = {
+            "dataset": dataset,
+            "source": source,
+            "store": self.rows,
+            "letters": self.letters,
+            "faults": self.faults,
+        }
         return SinkConsumer(**wiring | options)
 
     async def on_start(self) -> None:

@@ -21,6 +21,7 @@ import msgspec
 from streamproc.datasets import Dataset
 from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import FieldError, ProvenanceText
+from streamproc.faults import Faults
 from streamproc.ledger import LoadBatch, RowRef, Version
 from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
@@ -107,6 +108,7 @@ class SinkConsumer:
         batch_seconds: float,
         backoff_cap: float = 30.0,
         shutdown_grace: float = 10.0,
+        faults: Faults | None = None,
     ) -> None:
         self.dataset = dataset
         self.store = store
@@ -118,6 +120,7 @@ class SinkConsumer:
         # and its batch is read again by whoever owns the partitions next.
         self.shutdown_grace = shutdown_grace
         self.stats = SinkStats()
+        self.faults = faults or Faults()
         self._make_source = source
         self._written: dict[TopicPart, int] = {}
 
@@ -185,6 +188,7 @@ class SinkConsumer:
     async def _flush(self, source: RecordSource, records: Sequence[ConsumedRecord], items: list[Decoded]) -> None:
         t0 = time.monotonic()
         await self._write(items)
+        self.faults.hit("sink-commit")  # test-only: die with the batch committed to PostgreSQL, not to Kafka
         offsets: dict[TopicPart, int] = {}
         for rec in records:
             offsets[(rec.topic, rec.partition)] = max(offsets.get((rec.topic, rec.partition), 0), rec.offset + 1)

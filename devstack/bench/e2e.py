@@ -50,8 +50,7 @@ async def e2e_run(
     unique = uuid.uuid4().hex[:10]
     folder = workdir / f"e2e-{unique}"
     folder.mkdir(parents=True)
-    env = {"STREAMPROC_TOPIC_PARTITIONS": "6", "BRIDGE_STATS_INTERVAL": "0"}
-    async with deployment(endpoints, unique, folder, **env) as d:
+    async with deployment(endpoints, unique, folder, STREAMPROC_TOPIC_PARTITIONS="6", BRIDGE_STATS_INTERVAL="0") as d:
         d.start("bridge", "-m", "bridge")
         names = [f"worker{n}" for n in range(workers)]
         for name in names:

@@ -14,14 +14,16 @@ from streamproc.adapters import sink_sql
 from streamproc.adapters.ledger_store import FINISH, reject_errors
 from streamproc.adapters.postgres import Database
 from streamproc.datasets import Dataset
+from streamproc.faults import Faults
 from streamproc.ledger import LoadBatch, RowRef, Version, count_fresh
 
 
 class RowStore:
     """Writes sink batches (ports.SinkStore); a staging table per dataset per connection, made once."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, faults: Faults | None = None) -> None:
         self.db = db
+        self.faults = faults or Faults()
         self._staged: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = weakref.WeakKeyDictionary()
 
     async def write_batch(self, dataset: Dataset, batch: LoadBatch) -> None:
@@ -33,6 +35,7 @@ class RowStore:
                     for row in batch.rows:
                         await copy.write_row(row)
                 await conn.execute(sink_sql.upsert(dataset))
+                self.faults.hit("sink-write")  # test-only: die with the batch written but not committed
                 ids = await _count_lines(conn, dataset, batch.topic, batch.lines, "rows_loaded")
                 await conn.execute(FINISH, (ids,))
 

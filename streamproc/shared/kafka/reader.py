@@ -9,9 +9,10 @@ import asyncio
 from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streamproc.shared.kafka.errors import KafkaUnavailable, translate
+from streamproc.shared.kafka.errors import KafkaRejected, KafkaUnavailable, translate
 from streamproc.shared.settings import KafkaConnection
 
 
@@ -22,20 +23,27 @@ class TopicReader:
         self._conn = conn
         self._max_records = max_records
         self._consumer: AIOKafkaConsumer | None = None
+        self._client: AIOKafkaClient | None = None
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(**self._conn.client_kwargs(), enable_auto_commit=False, group_id=None)
+        client = AIOKafkaClient(**self._conn.client_kwargs(), client_id="streamproc-reader")
         try:
             await consumer.start()
+            await client.bootstrap()
         except (KafkaError, OSError, TimeoutError) as exc:
             await consumer.stop()
+            await client.close()
             raise translate(exc) from exc
-        self._consumer = consumer
+        self._consumer, self._client = consumer, client
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
+        client, self._client = self._client, None
         if consumer is not None:
             await consumer.stop()
+        if client is not None:
+            await client.close()
 
     def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -47,14 +55,23 @@ class TopicReader:
         """The offset the next record of each partition will get."""
         consumer = self._started()
         try:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer.topics()  # fetches cluster metadata, so the topic's partitions are known
-                partitions = consumer.partitions_for_topic(topic)
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions or ())])
+            partitions = await self._partitions(topic)
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
         except (KafkaError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
         return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def _partitions(self, topic: str) -> list[int]:
+        """The topic's partitions, from fresh cluster metadata (a consumer only knows what it subscribed to)."""
+        if self._client is None:
+            msg = "Kafka unavailable: topic reader not started"
+            raise KafkaUnavailable(msg)
+        metadata = await self._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic)
+        if not partitions:
+            msg = f"Kafka refused the request: no topic {topic}"
+            raise KafkaRejected(msg)
+        return sorted(partitions)
 
     async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]:
         """Every (partition, value) from `since` up to the end each partition had when the call began."""
