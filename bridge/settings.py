@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamproc.shared.logs import LogFormat, log_format
 from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
@@ -76,6 +77,7 @@ class BridgeSettings:
     dlq_max_records: int = 100
     create_topics: bool = True
     log_level: str = "INFO"
+    log_format: LogFormat = "text"  # or "json": one JSON object per line
     http_host: str = "127.0.0.1"  # /healthz and /metrics: loopback unless configured
     http_port: int = 6067
 
@@ -104,6 +106,7 @@ class BridgeSettings:
             dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
             create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
             log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            log_format=log_format(env_choice(env, "BRIDGE_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
             http_host=env_str(env, "BRIDGE_HTTP_HOST", cls.http_host),
             http_port=env_int(env, "BRIDGE_HTTP_PORT", cls.http_port, 1, 65535),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamproc.shared.logs import LogFormat, log_format
 from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
@@ -44,6 +45,7 @@ class WorkerSettings:
     retry_backoff_cap: float = 30.0
     extra_datasets: tuple[str, ...] = ()
     log_level: str = "INFO"
+    log_format: LogFormat = "text"  # or "json": one JSON object per line
 
     def __repr__(self) -> str:
         return (
@@ -78,4 +80,5 @@ class WorkerSettings:
             retry_backoff_cap=env_float(src, "STREAMPROC_RETRY_BACKOFF_CAP", cls.retry_backoff_cap, 0.1),
             extra_datasets=extra,
             log_level=env_choice(src, "STREAMPROC_LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
         )
