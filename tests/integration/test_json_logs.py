@@ -1,9 +1,10 @@
 """JSON-lines logs: a real worker and a real bridge told STREAMPROC_LOG_FORMAT=json / BRIDGE_LOG_FORMAT=json write
-nothing but JSON objects, one a line, with time, level, logger and message."""
+nothing but JSON objects, one a line, with time, level, logger and message. By default both listen on loopback only."""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,27 @@ from devstack.stack import Endpoints
 from streamproc import samples
 
 FIELDS = {"time", "level", "logger", "message"}
+# /proc/net/tcp{,6} local addresses: 127.0.0.1, ::1 and ::ffff:127.0.0.1, as the kernel writes them.
+LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+def listening(pid: int) -> set[str]:
+    """The local addresses (hex, as in /proc/net/tcp) of the TCP sockets process `pid` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").rstrip("]"))
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN, our socket
+                found.add(fields[1].rsplit(":", 1)[0])
+    return found
 
 
 def json_lines(log: Path) -> list[dict[str, Any]]:
@@ -29,7 +51,7 @@ def json_lines(log: Path) -> list[dict[str, Any]]:
     return parsed
 
 
-async def test_the_worker_and_the_bridge_log_one_json_object_a_line_when_told_to(
+async def test_the_worker_and_the_bridge_log_json_lines_when_told_to_and_listen_on_loopback_only(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
     files = {
@@ -47,6 +69,9 @@ async def test_the_worker_and_the_bridge_log_one_json_object_a_line_when_told_to
         async with session.client("sqs", **stack.aws.client_kwargs()) as sqs:
             await sqs.send_message(QueueUrl=d.aws.queue_url, MessageBody="{not json")  # a WARNING in the bridge
         rows = await d.wait_finished(sorted(files))
+        sockets = {name: listening(pid) for name in ("worker", "bridge") if (pid := d.pid(name)) is not None}
+    assert set(sockets) == {"worker", "bridge"}
+    assert all(found and found <= LOOPBACK for found in sockets.values()), sockets  # web pages, /healthz, /metrics
     assert sorted(r["status"] for r in rows) == ["COMPLETED", "FAILED", "PARTIAL"]
     worker, bridge = json_lines(tmp_path / "worker.log"), json_lines(tmp_path / "bridge.log")
     for line in worker + bridge:
