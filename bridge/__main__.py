@@ -14,7 +14,7 @@ from bridge.dlq_mirror import DlqMirror
 from bridge.http import HttpServer
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings, SettingsError, load
-from streamproc.shared.logs import install_safe_exceptions
+from streamproc.shared.logs import install_log_format
 
 logger = logging.getLogger("bridge")
 
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"bridge: configuration error: {exc}\n")
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_safe_exceptions()  # tracebacks render without exception text: a driver's message may quote a value
+    install_log_format(settings.log_format)  # tracebacks without exception text (a driver's may quote a value)
     logger.info("bridge %s starting with %r", args.command, settings)
     return asyncio.run(serve_with_http(settings, build(settings, args.command)))
 

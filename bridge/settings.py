@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamproc.shared.logs import LogFormat, log_format
 from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
@@ -77,6 +78,7 @@ class BridgeSettings:
     create_topics: bool = True
     log_level: str = "INFO"
     faults: str = ""  # test-only fault points, e.g. "relay-delete:1" (see streamproc/faults.py); empty: none
+    log_format: LogFormat = "text"  # or "json": one JSON object per line
     http_host: str = "127.0.0.1"  # /healthz and /metrics: loopback unless configured
     http_port: int = 6067
 
@@ -106,6 +108,7 @@ class BridgeSettings:
             create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
             log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
             faults=env_str(env, "BRIDGE_FAULTS", ""),
+            log_format=log_format(env_choice(env, "BRIDGE_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
             http_host=env_str(env, "BRIDGE_HTTP_HOST", cls.http_host),
             http_port=env_int(env, "BRIDGE_HTTP_PORT", cls.http_port, 1, 65535),
         )

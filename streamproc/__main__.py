@@ -12,10 +12,17 @@ def with_default_loglevel(argv: list[str], level: str) -> list[str]:
     return argv
 
 
+def without_banner(argv: list[str], log_format: str) -> list[str]:
+    """With JSON logs the worker prints no banner (Faust's --quiet): every line of its output is a JSON object."""
+    if log_format == "json" and argv[1:2] == ["worker"]:
+        return [argv[0], "--quiet", *argv[1:]]
+    return argv
+
+
 def main() -> None:
     from streamproc.app import app, settings
 
-    sys.argv = with_default_loglevel(sys.argv, settings.log_level)
+    sys.argv = without_banner(with_default_loglevel(sys.argv, settings.log_level), settings.log_format)
     app.main()
 
 

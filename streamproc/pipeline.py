@@ -23,7 +23,7 @@ from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.kafka import BatchConsumer, Producer, TopicReader, TopicSpec, ensure_topics, topic_specs
 from streamproc.shared.kafka.members import leave_static
-from streamproc.shared.logs import install_safe_exceptions
+from streamproc.shared.logs import install_log_format
 from streamproc.shared.retry import Backoff, retry_transient
 from streamproc.sinks import SinkConsumer
 
@@ -121,7 +121,7 @@ class Pipeline(Service):
         return SinkConsumer(**wiring | options)
 
     async def on_start(self) -> None:
-        install_safe_exceptions()  # after Faust configured logging: no handler prints a driver's message
+        install_log_format(self.settings.log_format)  # after Faust's logging setup: safe exceptions (+ JSON)
         await retry_transient(
             self._connect, what="pipeline start", backoff=Backoff(0.2, self.settings.retry_backoff_cap)
         )

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamproc.shared.logs import LogFormat, log_format
 from streamproc.shared.settings import (
     AwsSettings,
     KafkaConnection,
@@ -57,6 +58,8 @@ class WorkerSettings:
         """The group.instance.id of this worker's consumers (the fan-out agent's and every sink's)."""
         return self.instance_id or f"{socket.gethostname()}-{self.web_port}"
 
+    log_format: LogFormat = "text"  # or "json": one JSON object per line
+
     def __repr__(self) -> str:
         return (
             f"WorkerSettings(app_id={self.app_id!r}, kafka={self.kafka!r}, topics={self.topics!r}, aws={self.aws!r}, "
@@ -94,4 +97,5 @@ class WorkerSettings:
             session_timeout=env_float(src, "STREAMPROC_SESSION_TIMEOUT", cls.session_timeout, 6.0),
             claim_lease=env_float(src, "STREAMPROC_CLAIM_LEASE", cls.claim_lease, 1.0),
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
+            log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
         )
