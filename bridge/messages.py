@@ -93,7 +93,7 @@ def decode_body(body: str) -> Decoded:
 def _decode_envelope(text: str) -> _Envelope | Failure:
     try:
         return _ENVELOPE.decode(text)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError; deep nesting recurses
         return Failure(reason=f"undecodable body: {exc}", error_class=type(exc).__name__, raw=text)
 
 
@@ -105,7 +105,7 @@ def _decode_records(raws: list[msgspec.Raw]) -> Decoded:
         text = bytes(raw).decode("utf-8", errors="replace")
         try:
             record = _RECORD.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             failures.append(Failure(reason=f"record {index}: {exc}", error_class=type(exc).__name__, raw=text))
             continue
         if is_object_created(record.event_name):
@@ -209,7 +209,7 @@ def dlq_message(value: bytes | None, *, topic: str, partition: int, offset: int)
     try:
         view = _VIEW.decode(value or b"")
         text = (value or b"").decode("utf-8", errors="replace")
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         text = deadletters.fingerprint(value) if value else ""
         view = _DeadLetterView(
             stage="dlq-mirror",

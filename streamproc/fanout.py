@@ -114,7 +114,7 @@ class FanOut:
         """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
         try:
             event = OBJECT_EVENT_DECODER.decode(raw)
-        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError too; deep nesting recurses
             logger.warning("undecodable object event at %s/%d@%d", where.topic, where.partition, where.offset)
             letter = deadletters.unparsed(
                 stage="split",

@@ -212,14 +212,14 @@ class SinkConsumer:
         for rec in records:
             try:
                 event = decode(rec.value or b"")
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 await self._undecodable(rec, exc)
                 continue
             p = event.provenance
             items.append((rec.partition, rec.offset, event, (*astuple(event.row), *astuple(p))))
         return items
 
-    async def _undecodable(self, rec: ConsumedRecord, exc: msgspec.DecodeError) -> None:
+    async def _undecodable(self, rec: ConsumedRecord, exc: msgspec.DecodeError | RecursionError) -> None:
         self.stats.undecodable += 1
         logger.warning(
             "sink %s: undecodable row event at %s/%d@%d", self.dataset.name, rec.topic, rec.partition, rec.offset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,10 +72,14 @@ def env_choice(env: Mapping[str, str], var: str, default: str, choices: tuple[st
     return value
 
 
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """A URL with its password replaced by ***, for logs and reprs."""
+    """A URL with its password replaced by ***, for logs and reprs: in `user:password@` and in `?password=`."""
+    url = _PASSWORD_PARAMETER.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
+    creds, at, host = rest.partition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
     if not at or ":" not in creds:
         return url
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
