@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from bridge.messages import DlqMessage, batches, dlq_message
+from bridge.messages import DlqMessage, batches, dlq_message, dlq_stand_in
 from bridge.relay import bridge_topics
-from bridge.settings import BridgeSettings
-from bridge.sqs import QueueError, Sqs
+from bridge.settings import BridgeSettings, QueueRef
+from bridge.sqs import MESSAGE_REFUSALS, QueueError, QueueRejected, QueueUnavailable, SendFailure, Sqs
 from streamproc.shared.kafka import (
     BatchConsumer,
     CommitRejected,
@@ -36,18 +38,29 @@ class MirrorStats:
     truncated: int = 0  # of those, bodies cut to SQS's size limit (with a marker)
     committed: int = 0  # records whose offsets were committed
     errors: int = 0  # failed SQS or Kafka calls, each retried
+    stood_in: int = 0  # dead letters SQS refused for good, replaced by a stand-in pointing at the topic
+    abandoned: int = 0  # stand-ins SQS refused too: not mirrored (the dead letter stays on the topic)
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
 
+class DlqQueue(Protocol):
+    """What the mirror needs of SQS (bridge.sqs.Sqs)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def resolve(self, ref: QueueRef) -> str: ...
+    async def send(self, url: str, messages: Sequence[DlqMessage]) -> list[SendFailure]: ...
+
+
 class DlqMirror:
     """One consumer in its own group; a fetched batch is sent, retried until accepted, then committed."""
 
-    def __init__(self, settings: BridgeSettings) -> None:
+    def __init__(self, settings: BridgeSettings, sqs: DlqQueue | None = None) -> None:
         self.settings = settings
         self.stats = MirrorStats()
-        self._sqs = Sqs(settings.aws)
+        self._sqs = sqs or Sqs(settings.aws)
         self._consumer = BatchConsumer(
             settings.kafka, [settings.topics.deadletter], settings.dlq_group, max_records=settings.dlq_max_records
         )
@@ -119,8 +132,14 @@ class DlqMirror:
                 return  # stopping with part of the batch unsent: not committed, so fetched again next time
             await self._commit(records)
 
-    async def _deliver(self, url: str, records: list[Record]) -> bool:
-        """Send every record's message, retrying refused ones with capped backoff; False if stopped first."""
+    async def _deliver(self, url: str, records: Sequence[Record]) -> bool:
+        """Send every record's message; False if stopped first.
+
+        SQS unavailable: retried with capped backoff for as long as it takes (the health view says so). A
+        message SQS refuses for its content (size, characters) is tried `dlq_max_attempts` times, then replaced
+        by a small stand-in saying where the dead letter stays; a stand-in refused as often is given up on
+        (counted and logged): one bad message never holds the dead letters behind it.
+        """
         messages = [dlq_message(r.value, topic=r.topic, partition=r.partition, offset=r.offset) for r in records]
         for record, message in zip(records, messages, strict=True):
             if message.truncated:
@@ -131,13 +150,22 @@ class DlqMirror:
                     record.offset,
                 )
         pending = list(range(len(messages)))
+        refusals: dict[int, int] = {}  # index → refusals for its content, since its last replacement
+        stood_in: set[int] = set()
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_cap)
         while True:
-            failed: list[int] = []
+            failed: list[tuple[int, str | None]] = []
             for group in batches([messages[i].size for i in pending]):
-                chosen = [pending[g] for g in group]
-                failed += await self._send(url, chosen, messages, records)
-            pending = failed
+                failed += await self._send(url, [pending[g] for g in group], messages, records)
+            pending = []
+            for index, refusal in failed:
+                if refusal is not None:
+                    refusals[index] = refusals.get(index, 0) + 1
+                    if refusals[index] >= self.settings.dlq_max_attempts:
+                        refusals[index] = 0
+                        if not self._replace(index, refusal, messages, records, stood_in):
+                            continue  # given up on
+                pending.append(index)
             if not pending:
                 return True
             delay = backoff.next()
@@ -145,15 +173,53 @@ class DlqMirror:
             if await sleep_unless(self._stopping, delay):
                 return False
 
-    async def _send(self, url: str, chosen: list[int], messages: list[DlqMessage], records: list[Record]) -> list[int]:
-        """One SendMessageBatch; returns the indexes (into records) SQS did not accept."""
+    def _replace(
+        self, index: int, refusal: str, messages: list[DlqMessage], records: Sequence[Record], stood_in: set[int]
+    ) -> bool:
+        """Replace a refused message by its stand-in (True: send that), or give up on a refused stand-in."""
+        r = records[index]
+        if index in stood_in:
+            self.stats.abandoned += 1
+            logger.error(
+                "dlq-mirror: SQS refused the stand-in for %s/%d/%d too (%s): not mirrored; the dead letter stays "
+                "on the topic",
+                r.topic, r.partition, r.offset, refusal,
+            )  # fmt: skip
+            return False
+        stood_in.add(index)
+        messages[index] = dlq_stand_in(
+            messages[index], topic=r.topic, partition=r.partition, offset=r.offset, refusal=refusal
+        )
+        self.stats.stood_in += 1
+        logger.error(
+            "dlq-mirror: SQS refused %s/%d/%d %d times (%s): sending a stand-in that points at the topic",
+            r.topic, r.partition, r.offset, self.settings.dlq_max_attempts, refusal,
+        )  # fmt: skip
+        return True
+
+    async def _send(
+        self, url: str, chosen: list[int], messages: list[DlqMessage], records: Sequence[Record]
+    ) -> list[tuple[int, str | None]]:
+        """One SendMessageBatch: the indexes (into records) SQS did not accept, each with SQS's code when it
+        refused the message's content (sending it again cannot help) or None (worth retrying as is)."""
         try:
             refused = await self._sqs.send(url, [messages[i] for i in chosen])
-        except QueueError as exc:
+        except QueueRejected as exc:
+            self.stats.errors += 1
+            logger.warning("dlq-mirror: send of %d message(s) refused: %s", len(chosen), exc)
+            if exc.code not in MESSAGE_REFUSALS:
+                return [(i, None) for i in chosen]  # the queue, not a message: retried until its operator acts
+            if len(chosen) == 1:
+                return [(chosen[0], exc.code)]
+            failed: list[tuple[int, str | None]] = []
+            for i in chosen:  # one message spoiled the batch: find which, alone
+                failed += await self._send(url, [i], messages, records)
+            return failed
+        except QueueUnavailable as exc:
             self.stats.errors += 1
             logger.warning("dlq-mirror: send of %d message(s) failed: %s", len(chosen), exc)
-            return chosen
-        failed = [chosen[f.index] for f in refused]
+            return [(i, None) for i in chosen]
+        failed = [(chosen[f.index], f.code if f.sender_fault else None) for f in refused]
         for f in refused:
             r = records[chosen[f.index]]
             self.stats.errors += 1
@@ -165,7 +231,7 @@ class DlqMirror:
                 f.code,
                 f.sender_fault,
             )
-        refused_set = set(failed)
+        refused_set = {i for i, _ in failed}
         accepted = [i for i in chosen if i not in refused_set]
         self.stats.sent += len(accepted)
         self.stats.truncated += sum(messages[i].truncated for i in accepted)

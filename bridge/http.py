@@ -38,6 +38,8 @@ _MIRROR_HELP = {
     "truncated": "Mirrored dead letters cut to SQS's size limit.",
     "committed": "Dead-letter records whose offsets were committed.",
     "errors": "Failed SQS or Kafka calls of the mirror (each retried).",
+    "stood_in": "Dead letters SQS refused for good, mirrored as a stand-in that points at the Kafka record.",
+    "abandoned": "Stand-ins SQS refused too: not mirrored; the dead letter stays on the Kafka topic.",
 }
 
 

@@ -226,6 +226,27 @@ def dlq_message(value: bytes | None, *, topic: str, partition: int, offset: int)
     return DlqMessage(body=body, attributes=attributes, truncated=body is not text)
 
 
+def dlq_stand_in(message: DlqMessage, *, topic: str, partition: int, offset: int, refusal: str) -> DlqMessage:
+    """A small message standing in for one SQS refuses for good: where the dead letter stays, and why.
+
+    The dead letter itself is still on the Kafka topic (for its retention); the stand-in keeps the SQS DLQ
+    complete as an index of what went wrong. It carries no field of the original beyond its coordinates.
+    """
+    reason = f"SQS refused this dead letter ({refusal}); it stays on {topic} partition {partition} offset {offset}"
+    view = _DeadLetterView(
+        stage="dlq-mirror",
+        reason=reason,
+        error_class="DlqRefused",
+        retriable=False,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+    )
+    fields = {"stand_in": True, "original_bytes": message.size} | msgspec.structs.asdict(view)
+    body = msgspec.json.encode({k: v for k, v in fields.items() if v is not None}).decode()
+    return DlqMessage(body=body, attributes=_attributes(view))
+
+
 def _attributes(view: _DeadLetterView) -> dict[str, dict[str, str]]:
     retriable = None if view.retriable is None else str(view.retriable).lower()
     candidates: list[tuple[str, str, object]] = [

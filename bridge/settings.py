@@ -75,6 +75,7 @@ class BridgeSettings:
     stats_interval: float = 60.0
     dlq_group: str = "bridge-dlq-mirror"
     dlq_max_records: int = 100
+    dlq_max_attempts: int = 5  # sends of a message SQS refuses for its content before a stand-in replaces it
     create_topics: bool = True
     log_level: str = "INFO"
     faults: str = ""  # test-only fault points, e.g. "relay-delete:1" (see streamproc/faults.py); empty: none
@@ -105,6 +106,7 @@ class BridgeSettings:
             stats_interval=env_float(env, "BRIDGE_STATS_INTERVAL", cls.stats_interval, 0.0),
             dlq_group=env_str(env, "BRIDGE_DLQ_GROUP", cls.dlq_group),
             dlq_max_records=env_int(env, "BRIDGE_DLQ_MAX_RECORDS", cls.dlq_max_records, 1, 10_000),
+            dlq_max_attempts=env_int(env, "BRIDGE_DLQ_MAX_ATTEMPTS", cls.dlq_max_attempts, 1, 1000),
             create_topics=env_bool(env, "BRIDGE_CREATE_TOPICS", default=cls.create_topics),
             log_level=env_choice(env, "BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS),
             faults=env_str(env, "BRIDGE_FAULTS", ""),

@@ -35,7 +35,25 @@ class QueueUnavailable(TransientError):
 
 
 class QueueRejected(TerminalError):
-    """SQS refused the request itself (queue missing, access denied, bad parameter)."""
+    """SQS refused the request itself (queue missing, access denied, bad parameter); `code` is SQS's."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Refusals of a message's content (size, characters, attributes): sending it again cannot succeed. Every
+# other refusal (queue missing, access denied) is about the queue and may be cured by its operator.
+MESSAGE_REFUSALS = frozenset(
+    {
+        "InvalidParameterValue",
+        "InvalidMessageContents",
+        "InvalidAttributeName",
+        "InvalidAttributeValue",
+        "MessageTooLong",
+        "BatchRequestTooLong",
+    }
+)
 
 
 QueueError = (QueueUnavailable, QueueRejected)  # what every SQS call may raise
@@ -66,7 +84,7 @@ def _translate(exc: Exception) -> QueueUnavailable | QueueRejected:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         if code in _TRANSIENT_CODES or status >= 500:
             return QueueUnavailable(f"SQS unavailable: {code or status}")
-        return QueueRejected(f"SQS rejected the request: {code or status}")
+        return QueueRejected(f"SQS rejected the request: {code or status}", code)
     return QueueUnavailable(f"SQS unreachable: {type(exc).__name__}")
 
 

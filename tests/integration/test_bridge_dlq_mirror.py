@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aioboto3
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bridge.dlq_mirror import DlqMirror
@@ -138,3 +139,34 @@ async def _committed(bootstrap: str, group: str, topic: str) -> int | None:
     finally:
         await consumer.stop()
     return offset
+
+
+async def test_a_dead_letter_the_sqs_dlq_refuses_for_good_is_replaced_by_a_stand_in_and_holds_nothing_back(
+    stack: Endpoints, unique: str
+) -> None:
+    made = provision_unique(stack, unique)
+    settings = bridge_settings(stack, made, unique, dlq_max_attempts=3)
+    await ensure_topics(settings.kafka, bridge_topics(settings))
+    big = _big_letter(made.bucket)
+    small = msgspec.structs.replace(big, key="small.csv", raw="short")
+    # Offsets 0, 1, 2: a letter the queue's 1 KiB limit refuses sits between two it accepts.
+    await _produce(
+        stack.kafka_bootstrap_servers, settings.topics.deadletter, [encode(small), encode(big), encode(small)]
+    )
+    mirror = DlqMirror(settings)
+    session = aioboto3.Session()
+    async with session.client("sqs", **stack.aws.client_kwargs()) as sqs:
+        await sqs.set_queue_attributes(QueueUrl=made.dlq_url, Attributes={"MaximumMessageSize": "1024"})
+        async with running(mirror):
+            messages = await _receive_all(sqs, made.dlq_url, want=3)
+            await eventually(lambda: mirror.stats.committed == 3, "the mirror's commit")
+    (stand_in,) = [m for m in messages if _attributes(m).get("error_class") == "DlqRefused"]
+    body = msgspec.json.decode(stand_in["Body"])
+    assert body["stand_in"] is True
+    assert (body["source_topic"], body["source_offset"]) == (settings.topics.deadletter, 1)  # where it stays
+    assert body["reason"].startswith("SQS refused this dead letter (InvalidParameterValue)")
+    assert "xxxxxxxxxx" not in stand_in["Body"]  # nothing of the refused letter but its coordinates
+    others = [m for m in messages if m is not stand_in]
+    assert [_attributes(m)["key"] for m in others] == ["small.csv", "small.csv"]
+    assert (mirror.stats.stood_in, mirror.stats.abandoned, mirror.stats.sent) == (1, 0, 3)
+    assert await _committed(stack.kafka_bootstrap_servers, settings.dlq_group, settings.topics.deadletter) == 3
