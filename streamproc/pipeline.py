@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from functools import partial
 from typing import Any
@@ -25,7 +24,7 @@ from streamproc.shared.kafka import BatchConsumer, Producer, TopicReader, TopicS
 from streamproc.shared.kafka.members import leave_static
 from streamproc.shared.logs import install_log_format
 from streamproc.shared.retry import Backoff, retry_transient
-from streamproc.sinks import SinkConsumer
+from streamproc.sinks import SinkConsumer, keep_running
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +125,10 @@ class Pipeline(Service):
             self._connect, what="pipeline start", backoff=Backoff(0.2, self.settings.retry_backoff_cap)
         )
         if self.run_sinks:
-            self._sink_tasks = [asyncio.create_task(self._keep_running(sink)) for sink in self.sinks]
+            self._sink_tasks = [
+                asyncio.create_task(keep_running(sink, self._stopping, cap=self.settings.retry_backoff_cap))
+                for sink in self.sinks
+            ]
         self.ready.set()
         logger.info("pipeline ready: %d datasets, sinks %s", len(self.sinks), [s.dataset.name for s in self.sinks])
 
@@ -151,16 +153,6 @@ class Pipeline(Service):
                 await leave_static(self.settings.kafka, group, [self.settings.member_name])
             except StreamprocError as exc:
                 logger.warning("group %s: could not leave (%s); its session expires on its own", group, exc)
-
-    async def _keep_running(self, sink: SinkConsumer) -> None:
-        while not self._stopping.is_set():
-            try:
-                await sink.run(self._stopping)
-            except Exception:
-                # A sink must outlive broker outages: log (tracebacks render without driver text), wait, restart.
-                logger.exception("sink %s stopped; restarting", sink.dataset.name)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
 
     async def on_stop(self) -> None:
         self._stopping.set()

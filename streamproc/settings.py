@@ -51,6 +51,9 @@ class WorkerSettings:
     instance_id: str = ""
     session_timeout: float = 10.0  # seconds before the group drops a member that stopped heartbeating
     claim_lease: float = 15.0  # seconds a file being split stays claimed by its worker without a heartbeat
+    # Seconds a sink may keep failing, or an unfinished file go without progress and a live claim, before the
+    # health view (and /metrics) says so.
+    stall_seconds: float = 300.0
     faults: str = ""  # test-only fault points, e.g. "split:5000" (see streamproc/faults.py); empty: none
 
     @property
@@ -96,6 +99,7 @@ class WorkerSettings:
             instance_id=env_str(src, "STREAMPROC_INSTANCE_ID", ""),
             session_timeout=env_float(src, "STREAMPROC_SESSION_TIMEOUT", cls.session_timeout, 6.0),
             claim_lease=env_float(src, "STREAMPROC_CLAIM_LEASE", cls.claim_lease, 1.0),
+            stall_seconds=env_float(src, "STREAMPROC_STALL_SECONDS", cls.stall_seconds, 1.0),
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
             log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
         )

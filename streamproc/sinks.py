@@ -9,6 +9,7 @@ place; a worker that stops meanwhile abandons the batch uncommitted, for the par
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
 from streamproc.shared.errors import StreamprocError, TerminalError
 from streamproc.shared.histogram import BATCH_ROWS_BUCKETS, WRITE_SECONDS_BUCKETS, Histogram
+from streamproc.shared.logs import describe
 from streamproc.shared.retry import Backoff, retry_transient
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ class SinkStats:
     undecodable: int = 0
     commit_failures: int = 0
     write_retries: int = 0  # transient database errors, each followed by the same batch again
+    restarts: int = 0  # times the sink stopped on an error and was started again
+    failing_since: float | None = None  # wall-clock time of the first failure since the last written batch
+    last_error: str | None = None  # what that failure (or the latest one) was; never a row value
     last_batch_rows: int = 0
     last_batch_seconds: float = 0.0
     fetch_seconds: float = 0.0
@@ -57,6 +62,16 @@ class SinkStats:
     @property
     def total_lag(self) -> int:
         return sum(self.lag.values())
+
+    def failed(self, exc: BaseException) -> None:
+        """A write or a start failed: remember since when the sink has been failing, and why."""
+        if self.failing_since is None:
+            self.failing_since = time.time()
+        self.last_error = describe(exc)
+
+    def recovered(self) -> None:
+        self.failing_since = None
+        self.last_error = None
 
 
 # One decoded record: (partition, offset, the row event read as text, its COPY values).
@@ -201,6 +216,7 @@ class SinkConsumer:
             self.stats.commit_failures += 1
             logger.warning("sink %s: offsets not committed (%s); the batch will be read again", self.dataset.name, exc)
         self.stats.batches += 1
+        self.stats.recovered()
         self.stats.last_batch_rows = len(records)
         self.stats.last_batch_seconds = time.monotonic() - t0
         self.stats.batch_rows.observe(len(records))
@@ -254,8 +270,9 @@ class SinkConsumer:
             await self._write(items[:mid])
             await self._write(items[mid:])
 
-    def _count_retry(self, _exc: BaseException) -> None:
+    def _count_retry(self, exc: BaseException) -> None:
         self.stats.write_retries += 1
+        self.stats.failed(exc)
 
     async def _reject(self, item: Decoded, exc: TerminalError) -> None:
         partition, offset, event, _ = item
@@ -314,3 +331,26 @@ async def _finished_unless_stopping(task: asyncio.Task[None], stopping: asyncio.
         task.result()  # re-raise what the write raised
         return True
     return False
+
+
+async def keep_running(sink: SinkConsumer, stopping: asyncio.Event, *, cap: float, first: float = 1.0) -> None:
+    """Run `sink` until `stopping` is set; after an error, start it again with growing pauses (`first` up to
+    `cap` seconds) so a sink failing on every start neither spins nor floods the log, while the other sinks
+    and the fan-out go on. Its stats say since when it has been failing and why (health view, /metrics)."""
+    backoff = Backoff(first, max(first, cap))
+    while not stopping.is_set():
+        batches = sink.stats.batches
+        try:
+            await sink.run(stopping)
+        except Exception as exc:
+            # A sink must outlive broker outages: log (tracebacks render without driver text), wait, restart.
+            sink.stats.restarts += 1
+            sink.stats.failed(exc)
+            if sink.stats.batches > batches:
+                backoff.reset()  # it wrote something since the last restart: not failing on every start
+            delay = backoff.next()
+            logger.exception(
+                "sink %s stopped (restart %d); starting again in %.1fs", sink.dataset.name, sink.stats.restarts, delay
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=delay)

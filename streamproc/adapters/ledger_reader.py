@@ -112,6 +112,18 @@ class LedgerReader:
             {"limit": limit, "since": since},
         )
 
+    async def stalled(self, *, quiet: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Unfinished file versions nothing is working on: no claim whose heartbeat is younger than `quiet`
+        seconds, and no ledger change (a split's checkpoint, a sink's counts) for `quiet` seconds."""
+        return await self._rows(
+            "SELECT id, bucket, key, status, updated_at FROM ingest_files "
+            "WHERE status IN ('RECEIVED', 'PROCESSING') "
+            "AND updated_at < now() - make_interval(secs => %(quiet)s) "
+            "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => %(quiet)s)) "
+            "ORDER BY updated_at LIMIT %(limit)s",
+            {"quiet": quiet, "limit": limit},
+        )
+
     async def status_counts(self) -> dict[str, int]:
         """How many file versions are in each status."""
         rows = await self._rows("SELECT status, count(*) AS n FROM ingest_files GROUP BY status", {})

@@ -83,11 +83,18 @@ def lag_json(lags: Sequence[PartitionLag], problems: Sequence[LagProblem], read_
 
 
 def check_json(check: Check) -> dict[str, Any]:
-    return {"ok": check.ok, "reason": check.reason, "checked_at": jsonable(check.checked_at)}
+    return {
+        "ok": check.ok,
+        "reason": check.reason,
+        "checked_at": jsonable(check.checked_at),
+        "critical": check.critical,
+    }
 
 
 def health_json(checks: Sequence[Check]) -> dict[str, Any]:
-    return {
-        "status": "ok" if all(c.ok for c in checks) else "unhealthy",
-        "checks": {c.name: check_json(c) for c in checks},
-    }
+    """ "ok"; "degraded" when only checks a restart would not cure fail; "unhealthy" otherwise."""
+    if not all(c.ok for c in checks if c.critical):
+        status = "unhealthy"
+    else:
+        status = "ok" if all(c.ok for c in checks) else "degraded"
+    return {"status": status, "checks": {c.name: check_json(c) for c in checks}}

@@ -5,6 +5,7 @@ The counters live in one place (FanOutStats, SinkStats); this module only transl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -27,7 +28,7 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._rows()
         yield from self._sinks()
-        yield self._files()
+        yield from self._files()
         yield self._lag()
         yield from self._fanout()
         yield self._health()
@@ -53,7 +54,7 @@ class PipelineCollector(Collector):
             dead.add_metric([name, "sink"], sink.stats.rows_rejected)
         yield from (produced, loaded, dead)
 
-    def _sinks(self) -> Iterator[HistogramMetricFamily | CounterMetricFamily]:
+    def _sinks(self) -> Iterator[HistogramMetricFamily | CounterMetricFamily | GaugeMetricFamily]:
         sizes = HistogramMetricFamily(
             "streamproc_sink_batch_rows", "Rows per sink batch written to PostgreSQL.", labels=["dataset"]
         )
@@ -68,20 +69,39 @@ class PipelineCollector(Collector):
             "Offset commits a sink lost (the batch is read again).",
             labels=["dataset"],
         )
+        restarts = CounterMetricFamily(
+            "streamproc_sink_restarts", "Times a sink stopped on an error and was started again.", labels=["dataset"]
+        )
+        failing = GaugeMetricFamily(
+            "streamproc_sink_failing_seconds",
+            "Seconds since the sink's first failure with no batch written since (0: writing normally).",
+            labels=["dataset"],
+            unit="seconds",
+        )
+        now = time.time()
         for sink in self.monitor.pipeline.sinks:
-            _add_histogram(sizes, sink.dataset.name, sink.stats.batch_rows)
-            _add_histogram(seconds, sink.dataset.name, sink.stats.write_seconds)
-            failures.add_metric([sink.dataset.name], sink.stats.commit_failures)
-        yield from (sizes, seconds, failures)
+            name, stats = sink.dataset.name, sink.stats
+            _add_histogram(sizes, name, stats.batch_rows)
+            _add_histogram(seconds, name, stats.write_seconds)
+            failures.add_metric([name], stats.commit_failures)
+            restarts.add_metric([name], stats.restarts)
+            failing.add_metric([name], 0.0 if stats.failing_since is None else max(0.0, now - stats.failing_since))
+        yield from (sizes, seconds, failures, restarts, failing)
 
-    def _files(self) -> GaugeMetricFamily:
+    def _files(self) -> Iterator[GaugeMetricFamily]:
         files = GaugeMetricFamily(
             "streamproc_files", "File versions in the ledger per status (as of the last poll).", labels=["status"]
         )
         counts = self.monitor.status_counts
         for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))):
             files.add_metric([status], counts.get(status, 0))
-        return files
+        yield files
+        yield GaugeMetricFamily(
+            "streamproc_files_stalled",
+            "Unfinished file versions with no live claim and no progress for STREAMPROC_STALL_SECONDS "
+            "(as of the last poll; at most 100 counted).",
+            value=len(self.monitor.stalled),
+        )
 
     def _lag(self) -> GaugeMetricFamily:
         lag = GaugeMetricFamily(

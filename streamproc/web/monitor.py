@@ -24,7 +24,20 @@ from streamproc.pipeline import Pipeline
 from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
-from streamproc.web.health import KAFKA, POSTGRES, S3, SQS, Check, check, pending
+from streamproc.web.health import (
+    FILES,
+    KAFKA,
+    POSTGRES,
+    S3,
+    SINKS,
+    SQS,
+    Check,
+    SinkState,
+    check,
+    files_check,
+    pending,
+    sinks_check,
+)
 from streamproc.web.lag import LagProblem, PartitionLag
 from streamproc.web.lag_reader import kafka_answers, read_lag, watched_groups
 from streamproc.web.throughput import Throughput, TopicRate
@@ -48,7 +61,8 @@ class Monitor(Service):
         self.bridge = BridgeHealth(settings.bridge_health_url, timeout=CHECK_TIMEOUT)
         self.watched = watched_groups(settings, registry)
         self.throughput = Throughput()
-        self.health: dict[str, Check] = {name: pending(name) for name in (KAFKA, POSTGRES, S3, SQS)}
+        self.health: dict[str, Check] = {name: pending(name) for name in (KAFKA, POSTGRES, S3, SQS, SINKS, FILES)}
+        self.stalled: list[dict[str, Any]] = []
         self.lag: list[PartitionLag] = []
         self.lag_problems: list[LagProblem] = []
         self.lag_read_at: datetime | None = None
@@ -87,15 +101,32 @@ class Monitor(Service):
 
     async def poll(self) -> None:
         """Health of every service, then lag (if Kafka answers) and the ledger's status counts (if PostgreSQL does)."""
-        checks = await self.check_health([KAFKA, POSTGRES, S3, SQS])
-        self.health = {c.name: c for c in checks}
-        if self.health[KAFKA].ok:
-            await self._read_lag()
-        if self.health[POSTGRES].ok:
+        services = {c.name: c for c in await self.check_health([KAFKA, POSTGRES, S3, SQS])}
+        if services[POSTGRES].ok:
             try:
                 self.status_counts = await asyncio.wait_for(self.ledger.status_counts(), CHECK_TIMEOUT)
+                self.stalled = await asyncio.wait_for(
+                    self.ledger.stalled(quiet=self.settings.stall_seconds), CHECK_TIMEOUT
+                )
             except (StreamprocError, TimeoutError) as exc:
                 logger.warning("stats page: ledger status counts unavailable (%s)", describe(exc))
+        self.health = services | {c.name: c for c in self.work_checks()}
+        if self.health[KAFKA].ok:
+            await self._read_lag()
+
+    def work_checks(self) -> list[Check]:
+        """The sinks' state now and the unfinished files of the last poll: problems no restart cures."""
+        now, after = time.time(), self.settings.stall_seconds
+        sinks = [
+            SinkState(
+                dataset=s.dataset.name,
+                failing_since=s.stats.failing_since,
+                last_error=s.stats.last_error,
+                restarts=s.stats.restarts,
+            )
+            for s in self.pipeline.sinks
+        ]
+        return [sinks_check(sinks, now=now, after=after), files_check(self.stalled, after=after, now=now)]
 
     async def check_health(self, names: list[str]) -> list[Check]:
         """The named services' health, checked now, concurrently."""

@@ -65,10 +65,16 @@ def _health(checks: Sequence[Check], now: datetime) -> str:
         reason = "" if c.ok else f'<div class="wrap">{esc(c.reason)}</div>'
         cards.append(
             f'<div class="check {state}" data-check="{esc(c.name)}"><b>{esc(c.label)}</b>'
-            f'<span class="{"yes" if c.ok else "no"}">{"healthy" if c.ok else "unhealthy"}</span>'
+            f'<span class="{"yes" if c.ok else "no"}">{_verdict(c)}</span>'
             f' <span class="muted">checked {age:.0f} s ago</span>{reason}</div>'
         )
     return f'<div class="health">{"".join(cards)}</div>'
+
+
+def _verdict(c: Check) -> str:
+    if c.ok:
+        return "healthy"
+    return "unhealthy" if c.critical else "needs attention"
 
 
 def _counts(d: Dashboard) -> str:

@@ -211,10 +211,11 @@ class Views:
         return json(api.lag_json(m.lag, m.lag_problems, m.lag_read_at))
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """200 when Kafka and PostgreSQL answer now; 503 with the reasons otherwise."""
+        """200 when Kafka and PostgreSQL answer now (status "degraded" if a sink keeps failing or a file is
+        stuck: an operator must look, a restart would not help); 503 with the reasons otherwise."""
         checks = await self.monitor.check_health([KAFKA, POSTGRES])
-        body = api.health_json(checks)
-        return json(body, status=200 if body["status"] == "ok" else 503)
+        body = api.health_json([*checks, *self.monitor.work_checks()])
+        return json(body, status=503 if body["status"] == "unhealthy" else 200)
 
     async def prometheus(self, request: web.Request) -> web.Response:
         body = exposition(self.metrics)  # on the loop: the counters it reads are only changed on the loop

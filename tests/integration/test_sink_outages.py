@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from devstack.harness import Harness, running_pipeline
@@ -14,7 +16,9 @@ from devstack.process import free_port, wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 from streamproc import samples
+from streamproc.adapters.ledger_reader import LedgerReader
 from streamproc.sinks import SinkConsumer
+from streamproc.web.health import SinkState, sinks_check
 from tests.integration.test_bridge_support import eventually
 
 
@@ -80,3 +84,48 @@ async def test_a_database_outage_holds_the_sink_until_it_returns_and_loses_nothi
         )
         assert (await h.query("SELECT count(*) AS n FROM pharmacy_claims"))[0]["n"] == 3000
         assert (second.stats.rows_written, second.stats.rows_rejected) == (3000, 0)
+
+
+async def _execute(url: str, statement: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(statement.encode())
+
+
+async def test_a_sink_whose_table_is_gone_holds_its_rows_says_why_and_the_other_sink_and_files_go_on(
+    stack: Endpoints, unique: str
+) -> None:
+    async with running_pipeline(stack, unique, retry_backoff_cap=0.5) as h:
+        claims = h.pipeline.sinks[[s.dataset.name for s in h.pipeline.sinks].index("pharmacy_claims")]
+        table = h.table("pharmacy_claims")
+        await _execute(h.database_url, f"ALTER TABLE {table} RENAME TO {table}_away")  # an operator's mistake
+        held = await h.upload("pharmacy_claims/held.csv", samples.csv_bytes("pharmacy_claims", 800, 0.0, seed=3))
+        await h.ingest(held)
+        audits = await h.upload("audit_records/next.csv", samples.csv_bytes("audit_records", 300, 0.0, seed=4))
+        await h.ingest(audits)
+        (done,) = await h.wait_finished([audits.key])  # the work behind the failing sink is not blocked
+        assert (done["status"], done["rows_loaded"]) == ("COMPLETED", 300)
+        await eventually(lambda: claims.stats.write_retries >= 3, "the claims sink retrying its batch")
+        assert claims.stats.last_error is not None
+        assert "SQLSTATE 42P01" in claims.stats.last_error  # undefined table: said, never dead-lettered
+        await asyncio.sleep(1.2)
+        state = SinkState(
+            dataset="pharmacy_claims",
+            failing_since=claims.stats.failing_since,
+            last_error=claims.stats.last_error,
+            restarts=claims.stats.restarts,
+        )
+        verdict = sinks_check([state], now=time.time(), after=1.0)
+        assert not verdict.ok
+        assert verdict.reason is not None
+        assert verdict.reason.startswith("sink pharmacy_claims: failing for")
+        reader = LedgerReader(h.database_url)
+        await reader.start()
+        try:
+            stalled = await reader.stalled(quiet=1.0)
+        finally:
+            await reader.stop()
+        assert [(r["key"], r["status"]) for r in stalled] == [(held.key, "PROCESSING")]
+        await _execute(h.database_url, f"ALTER TABLE {table}_away RENAME TO {table}")  # put right
+        (row,) = await h.wait_finished([held.key])
+        assert (row["status"], row["rows_loaded"], row["rows_dead_lettered"]) == ("COMPLETED", 800, 0)
+        await eventually(lambda: claims.stats.failing_since is None, "the sink no longer failing")

@@ -13,8 +13,8 @@ from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, Provenance
 from streamproc.parsing import CsvFileParser, ValidRow
 from streamproc.shared.kafka.errors import CommitRejected
-from streamproc.sinks import SinkConsumer
-from tests.unit.fakes import FakeProducer, FakeRecord, FakeSinkStore, FakeSource, until
+from streamproc.sinks import SinkConsumer, keep_running
+from tests.unit.fakes import FakeProducer, FakeRecord, FakeSinkStore, FakeSource, Unavailable, until
 
 REGISTRY = load_registry()
 CLAIMS = REGISTRY.by_name("pharmacy_claims")
@@ -132,3 +132,68 @@ async def test_stopping_during_an_outage_abandons_the_batch_uncommitted() -> Non
     assert w.source.commits == []
     assert w.store.rows == []
     assert w.source.stopped
+
+
+def _failing(sink: SinkConsumer) -> tuple[float | None, str | None]:
+    return sink.stats.failing_since, sink.stats.last_error
+
+
+class _StartFails(FakeSource):
+    """A consumer that cannot start (a broker refusing the group, say) the first `failures` times."""
+
+    def __init__(self, records: Sequence[FakeRecord], failures: int) -> None:
+        super().__init__(records)
+        self.failures = failures
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts <= self.failures:
+            raise Unavailable
+        await super().start()
+
+
+async def test_a_sink_failing_on_every_start_is_restarted_with_growing_pauses_and_says_why() -> None:
+    w = World(claim_records(30))
+    w.source = _StartFails(claim_records(30), failures=1000)
+    w.sink._make_source = w.source.factory
+    stopping = asyncio.Event()
+    task = asyncio.create_task(keep_running(w.sink, stopping, cap=0.08, first=0.01))
+    await asyncio.sleep(0.5)
+    stopping.set()
+    await asyncio.wait_for(task, 1)
+    # Pauses 0.01, 0.02, 0.04, then 0.08 each (jitter shortens each by up to half): bounded, not a spin.
+    assert 4 <= w.source.starts <= 20
+    assert w.sink.stats.restarts == w.source.starts
+    assert w.sink.stats.failing_since is not None
+    assert w.sink.stats.last_error == "Unavailable"
+    assert w.store.rows == []
+
+
+async def test_a_sink_that_starts_after_failures_loads_everything_and_is_no_longer_failing() -> None:
+    records = claim_records(30)
+    w = World(records)
+    w.source = _StartFails(records, failures=3)
+    w.sink._make_source = w.source.factory
+    stopping = asyncio.Event()
+    task = asyncio.create_task(keep_running(w.sink, stopping, cap=0.02, first=0.01))
+    await until(lambda: len(w.store.rows) == 30, 5)
+    stopping.set()
+    await asyncio.wait_for(task, 1)
+    assert w.sink.stats.restarts == 3
+    assert _failing(w.sink) == (None, None)
+
+
+async def test_a_write_held_by_an_unavailable_database_marks_the_sink_failing_until_a_batch_lands() -> None:
+    w = World(claim_records(10))
+    w.store.unavailable = 10**9
+    stopping = asyncio.Event()
+    task = asyncio.create_task(w.sink.run(stopping))
+    await until(lambda: w.sink.stats.write_retries >= 3)
+    assert w.sink.stats.failing_since is not None
+    assert w.sink.stats.last_error == "Unavailable: database unavailable: OperationalError"
+    w.store.unavailable = 0
+    await until(lambda: len(w.source.commits) == 1)
+    stopping.set()
+    await asyncio.wait_for(task, 5)
+    assert _failing(w.sink) == (None, None)
