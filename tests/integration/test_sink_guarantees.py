@@ -4,6 +4,7 @@ leave exactly the same rows and ledger counts."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,10 +15,12 @@ from streamproc import samples
 from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.adapters.row_store import RowStore
 from streamproc.datasets import Dataset
+from streamproc.events import ENCODER
+from streamproc.fanout import FanOut, Position
 from streamproc.ledger import LoadBatch, RowRef
 from streamproc.replay import ToEarliest, plan_reset
 from streamproc.sinks import SinkConsumer
-from tests.integration.test_bridge_support import eventually
+from tests.integration.test_bridge_support import eventually, topic_size
 
 CHECKSUM = (
     "SELECT count(*) AS n, md5(string_agg(claim_id || member_id || total_paid::text, ',' ORDER BY claim_id)) AS sum "
@@ -98,3 +101,28 @@ async def test_a_second_sink_joining_and_the_first_leaving_mid_stream_lose_and_d
     assert second.stats.rows_written > 0
     assert (row["status"], row["rows_read"], row["rows_loaded"]) == ("COMPLETED", 30_000, 30_000)
     assert state[0] == 30_000
+
+
+async def test_two_workers_handed_the_same_event_at_once_split_the_file_once(stack: Endpoints, unique: str) -> None:
+    async with running_pipeline(stack, unique) as h:
+        first = h.pipeline.fanout
+        policy = dataclasses.replace(first.policy, owner="another-worker")
+        second = FanOut(
+            registry=first.registry,
+            ledger=first.ledger,
+            store=first.store,
+            producer=first.producer,
+            reader=first.reader,
+            letters=first.letters,
+            policy=policy,
+        )
+        event = await h.upload("pharmacy_claims/twice.csv", samples.csv_bytes("pharmacy_claims", 3000, 0.0, seed=21))
+        raw = ENCODER.encode(event)
+        where = Position(h.settings.topics.objects, 0, 0)
+        await asyncio.gather(first.handle(raw, where), second.handle(raw, where))
+        (row,) = await h.wait_finished([event.key])
+        topic = h.registry.by_name("pharmacy_claims").topic
+        produced = await topic_size(stack.kafka_bootstrap_servers, topic, h.settings.topics.partitions)
+    assert (row["status"], row["rows_loaded"], row["attempts"], row["duplicate_events"]) == ("COMPLETED", 3000, 1, 1)
+    assert produced == 3000  # one split: the other worker waited for the claim, then skipped the finished version
+    assert first.stats.duplicates + second.stats.duplicates == 1
