@@ -13,100 +13,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from streamproc.datasets import Dataset
 from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import FieldError, ProvenanceText
+from streamproc.events import FieldError
 from streamproc.faults import Faults
-from streamproc.ledger import LoadBatch, RowRef, Version
+from streamproc.ledger import RowRef
 from streamproc.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
 from streamproc.shared import deadletters
 from streamproc.shared.errors import StreamprocError, TerminalError
-from streamproc.shared.histogram import BATCH_ROWS_BUCKETS, WRITE_SECONDS_BUCKETS, Histogram
-from streamproc.shared.logs import describe
 from streamproc.shared.retry import Backoff, retry_transient
+from streamproc.sink_batch import Decoded, SinkStats, load_batch
 
 logger = logging.getLogger(__name__)
 
 # Builds this sink's consumer: (on_assigned, on_revoked) -> an unstarted RecordSource.
 SourceFactory = Callable[..., RecordSource]
-
-
-@dataclass
-class SinkStats:
-    """Counters since start, and where the time goes (seconds, cumulative)."""
-
-    batches: int = 0
-    rows_written: int = 0
-    rows_rejected: int = 0
-    undecodable: int = 0
-    commit_failures: int = 0
-    write_retries: int = 0  # transient database errors, each followed by the same batch again
-    restarts: int = 0  # times the sink stopped on an error and was started again
-    failing_since: float | None = None  # wall-clock time of the first failure since the last written batch
-    last_error: str | None = None  # what that failure (or the latest one) was; never a row value
-    last_batch_rows: int = 0
-    last_batch_seconds: float = 0.0
-    fetch_seconds: float = 0.0
-    decode_seconds: float = 0.0
-    write_wait_seconds: float = 0.0
-    lag: dict[str, int] = field(default_factory=dict)
-    batch_rows: Histogram = field(default_factory=lambda: Histogram(BATCH_ROWS_BUCKETS))
-    write_seconds: Histogram = field(default_factory=lambda: Histogram(WRITE_SECONDS_BUCKETS))
-
-    @property
-    def total_lag(self) -> int:
-        return sum(self.lag.values())
-
-    def failed(self, exc: BaseException) -> None:
-        """A write or a start failed: remember since when the sink has been failing, and why."""
-        if self.failing_since is None:
-            self.failing_since = time.time()
-        self.last_error = describe(exc)
-
-    def recovered(self) -> None:
-        self.failing_since = None
-        self.last_error = None
-
-
-# One decoded record: (partition, offset, the row event read as text, its COPY values).
-Decoded = tuple[int, int, Any, tuple[Any, ...]]
-
-
-def _later(a: ProvenanceText, b: ProvenanceText) -> bool:
-    """Whether provenance `a` comes after `b`: S3 event time, then line, key, version (as the upsert orders)."""
-    return (datetime.fromisoformat(a.event_time), a.line, a.key, a.version) > (
-        datetime.fromisoformat(b.event_time),
-        b.line,
-        b.key,
-        b.version,
-    )
-
-
-def load_batch(dataset: Dataset, topic: str, items: Sequence[Decoded]) -> LoadBatch:
-    """The rows to upsert (one per natural key: the latest provenance, or the first for append-only) and every
-    line per file version and partition, in offset order."""
-    rows: dict[Any, tuple[ProvenanceText, tuple[Any, ...]]] = {}
-    lines: dict[Version, dict[int, list[int]]] = {}
-    latest = dataset.conflict == "latest_wins"
-    key_index = dataset.column_names.index(dataset.natural_key)
-    last: tuple[Version, dict[int, list[int]]] | None = None
-    for partition, _offset, event, values in items:
-        p = event.provenance
-        key = values[key_index]
-        held = rows.get(key)
-        if held is None or (latest and _later(p, held[0])):
-            rows[key] = (p, values)
-        version = (p.bucket, p.key, p.version)
-        if last is None or last[0] != version:
-            last = (version, lines.setdefault(version, {}))
-        last[1].setdefault(partition, []).append(p.line)
-    return LoadBatch(topic=topic, rows=[values for _, values in rows.values()], lines=lines)
 
 
 class SinkConsumer:

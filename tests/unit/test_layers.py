@@ -24,6 +24,7 @@ PURE_MODULES = (
     "streamproc.ports",
     "streamproc.fanout",
     "streamproc.sinks",
+    "streamproc.sink_batch",
     "streamproc.split",
     "streamproc.faults",
     "streamproc.shared.partitioning",

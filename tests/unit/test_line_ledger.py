@@ -10,7 +10,7 @@ import pytest
 
 from streamproc.datasets.registry import load_registry
 from streamproc.ledger import count_fresh
-from streamproc.sinks import Decoded, load_batch
+from streamproc.sink_batch import Decoded, load_batch
 
 CLAIMS = load_registry().by_name("pharmacy_claims")
 
