@@ -20,8 +20,8 @@ from streamproc.datasets.registry import Registry
 from streamproc.deadletter_writer import DeadLetterWriter
 from streamproc.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
 from streamproc.faults import Faults
+from streamproc.file_rejections import FileRejected
 from streamproc.ledger import FAILED, Claim, SplitCounts
-from streamproc.parsing import FileRejected
 from streamproc.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
 from streamproc.shared import deadletters
 from streamproc.shared.errors import StreamprocError, TerminalError

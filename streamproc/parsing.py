@@ -10,56 +10,16 @@ from collections.abc import Iterator
 from itertools import chain, islice
 from typing import Final, TypeAlias
 
+from streamproc import file_rejections as refused
 from streamproc.datasets import UNDECODABLE, Dataset, Layout, RejectedRow, ValidRow
 from streamproc.datasets.registry import Registry
-from streamproc.shared.errors import TerminalError
 
-__all__ = [  # RejectedRow and ValidRow are defined with the datasets, and are the parser's results
-    "BadGzip", "BadHeader", "CsvFileParser", "EmptyObject", "FileRejected", "MissingColumns", "NoHeader", "Parsed",
-    "RejectedRow", "UnknownDataset", "ValidRow",
-]  # fmt: skip
+__all__ = ["AUDIT_EVERY", "CsvFileParser", "Parsed", "RejectedRow", "ValidRow"]  # the rows are the datasets'
 
 BOM: Final = b"\xef\xbb\xbf"
 MAX_RECORD_BYTES: Final = 1 << 20  # a longer record is rejected without being held in memory
 AUDIT_EVERY: Final = 1000  # one fast-path row in this many is also validated by the slow path and compared
 _STEP: Final = 1 << 18  # bytes inflated or parsed at a time, whatever the chunk size
-
-
-class FileRejected(TerminalError):
-    """The whole object is refused: `reason` says why in words (never a cell's value), `error_class` names the kind."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    @property
-    def error_class(self) -> str:
-        return type(self).__name__
-
-
-class EmptyObject(FileRejected):
-    """The object has no bytes."""
-
-
-class NoHeader(FileRejected):
-    """The object has bytes but no header row."""
-
-
-class BadHeader(FileRejected):
-    """The header row is unreadable: not UTF-8, too large, or a dataset column repeated."""
-
-
-class UnknownDataset(FileRejected):
-    """No dataset claims the object by key prefix, file name or header."""
-
-
-class MissingColumns(FileRejected):
-    """The header lacks required columns of the recognised dataset; the reason names them."""
-
-
-class BadGzip(FileRejected):
-    """A `.gz` object is not a complete gzip stream."""
-
 
 Parsed: TypeAlias = ValidRow | RejectedRow
 logger = logging.getLogger(__name__)
@@ -74,7 +34,7 @@ def _need_more() -> str:
 
 
 class CsvFileParser:
-    """One object's bytes in, parsed rows out. Feed chunks in order, then close; FileRejected ends the file."""
+    """One object's bytes in, parsed rows out. Feed chunks in order, then close; refused.FileRejected ends the file."""
 
     def __init__(self, registry: Registry, key: str, gzip: bool, *, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.registry = registry
@@ -95,7 +55,7 @@ class CsvFileParser:
         self._layout: Layout | None = None
         self._fast = True  # the fast path is on until an audit finds it disagreeing with the slow path
         self._audit_in = AUDIT_EVERY
-        self._failed: FileRejected | None = None
+        self._failed: refused.FileRejected | None = None
         self._closed = False
 
     def feed(self, chunk: bytes) -> list[Parsed]:
@@ -106,31 +66,31 @@ class CsvFileParser:
             for data in self._inflate(chunk):
                 for start in range(0, len(data), _STEP):
                     out.extend(self._ingest(data[start : start + _STEP]))
-        except FileRejected as exc:
+        except refused.FileRejected as exc:
             self._failed = exc
             raise
         return out
 
     def close(self) -> list[Parsed]:
-        """The rows left at the end of the object; raises FileRejected for an empty, headless or cut file."""
+        """The rows left at the end of the object; raises refused.FileRejected for an empty, headless or cut file."""
         self._check_usable()
         self._closed = True
         out: list[Parsed] = []
         try:
             if self._member_open:
                 msg = f"{self.key}: the gzip stream is truncated"
-                raise BadGzip(msg)
+                raise refused.BadGzip(msg)
             if self._head is not None:
                 out.extend(self._ingest(self._settle_bom(b"", final=True)))
             if not self._seen_bytes:
                 msg = f"{self.key}: the object is empty"
-                raise EmptyObject(msg)
+                raise refused.EmptyObject(msg)
             if not self._skipping:
                 out.extend(self._parse_pending(final=True))
             if self.dataset is None:
                 msg = f"{self.key}: the object has no header row"
-                raise NoHeader(msg)
-        except FileRejected as exc:
+                raise refused.NoHeader(msg)
+        except refused.FileRejected as exc:
             self._failed = exc
             raise
         return out
@@ -158,7 +118,7 @@ class CsvFileParser:
                 out = self._inflater.decompress(data, _STEP)
             except zlib.error as exc:
                 msg = f"{self.key}: not a valid gzip stream ({exc})"
-                raise BadGzip(msg) from exc
+                raise refused.BadGzip(msg) from exc
             data, produced = self._inflater.unconsumed_tail, len(out)
             if self._inflater.eof:  # a gzip file may hold several members
                 data, produced = self._inflater.unused_data + data, 0
@@ -305,7 +265,7 @@ class CsvFileParser:
     def _accept_header(self, fields: list[str], dirty: bool) -> None:
         if dirty and any(UNDECODABLE.search(f) for f in fields):
             msg = f"{self.key}: the header row is not valid UTF-8"
-            raise BadHeader(msg)
+            raise refused.BadHeader(msg)
         names = tuple(f.strip().lower() for f in fields)
         dataset = self.registry.recognise(self.key, names)
         if dataset is None:
@@ -314,18 +274,18 @@ class CsvFileParser:
                 f"no dataset recognises {self.key!r}: its first line has {len(names)} column(s) and matches no "
                 f"dataset's required columns; known: {self.registry.describe()}"
             )
-            raise UnknownDataset(msg)
+            raise refused.UnknownDataset(msg)
         layout = dataset.layout(names)
         if layout.missing:
             msg = f"{self.key}: dataset {dataset.name} needs the missing column(s) {', '.join(layout.missing)}"
-            raise MissingColumns(msg)
+            raise refused.MissingColumns(msg)
         if layout.repeated:
             msg = f"{self.key}: the header repeats the column(s) {', '.join(layout.repeated)}"
-            raise BadHeader(msg)
+            raise refused.BadHeader(msg)
         self.dataset, self._layout, self.unknown_columns = dataset, layout, layout.unknown
 
     def _reject_unmapped(self, line: int, rule: str, message: str) -> Parsed:
         if self.dataset is None:
             msg = f"{self.key}: the header row {message}"
-            raise BadHeader(msg)
+            raise refused.BadHeader(msg)
         return self._count(RejectedRow.unmapped(line, rule, message))

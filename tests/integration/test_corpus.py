@@ -21,7 +21,7 @@ from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
 from streamproc.datasets.registry import load_registry
 from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
-from streamproc.parsing import FileRejected
+from streamproc.file_rejections import FileRejected
 from tests.integration.corpus_cases import (
     FILE_CASES,
     MEMBER_ID,

@@ -20,6 +20,7 @@ PURE_MODULES = (
     "streamproc.datasets.pharmacy_claims",
     "streamproc.datasets.audit_records",
     "streamproc.parsing",
+    "streamproc.file_rejections",
     "streamproc.ledger",
     "streamproc.ports",
     "streamproc.fanout",

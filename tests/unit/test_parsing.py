@@ -10,18 +10,8 @@ import pytest
 
 from streamproc.datasets.pharmacy_claims import PharmacyClaim
 from streamproc.datasets.registry import load_registry
-from streamproc.parsing import (
-    BadHeader,
-    CsvFileParser,
-    EmptyObject,
-    FileRejected,
-    MissingColumns,
-    NoHeader,
-    Parsed,
-    RejectedRow,
-    UnknownDataset,
-    ValidRow,
-)
+from streamproc.file_rejections import BadHeader, EmptyObject, FileRejected, MissingColumns, NoHeader, UnknownDataset
+from streamproc.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.shared.deadletters import UNMAPPED_ROW
 from tests.unit.test_parsing_volume import CLAIM_COLUMNS, good_claim
 

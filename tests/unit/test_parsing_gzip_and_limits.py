@@ -12,7 +12,8 @@ import pytest
 from streamproc.datasets import Column, Dataset
 from streamproc.datasets import _rules as rules
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.parsing import BadGzip, BadHeader, CsvFileParser, EmptyObject, Parsed, RejectedRow, ValidRow
+from streamproc.file_rejections import BadGzip, BadHeader, EmptyObject
+from streamproc.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from tests.unit.test_parsing import HOSTILE, claims_file, lines_and_kinds, parse, row
 
 REGISTRY = load_registry()
