@@ -67,15 +67,24 @@ class Pipeline(Service):
             self.producer, settings.topics.deadletter, backoff_cap=settings.retry_backoff_cap
         )
         self.reader = TopicReader(settings.kafka)
+        self.fanout = self.new_fanout(settings.member_name)
+        self.sinks = [self.new_sink(dataset) for dataset in registry]
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._sink_tasks: list[asyncio.Task[None]] = []
+
+    def new_fanout(self, owner: str) -> FanOut:
+        """The fan-out on this pipeline's adapters, claiming files as `owner` (tests make a second worker's)."""
+        s = self.settings
         policy = SplitPolicy(
-            window=settings.produce_window,
-            backoff_cap=settings.retry_backoff_cap,
-            owner=settings.member_name,
-            lease=settings.claim_lease,
+            window=s.produce_window,
+            backoff_cap=s.retry_backoff_cap,
+            owner=owner,
+            lease=s.claim_lease,
             faults=self.faults,
         )
-        self.fanout = FanOut(
-            registry=registry,
+        return FanOut(
+            registry=self.registry,
             ledger=self.ledger,
             store=self.s3,
             producer=self.producer,
@@ -83,10 +92,6 @@ class Pipeline(Service):
             letters=self.letters,
             policy=policy,
         )
-        self.sinks = [self.new_sink(dataset) for dataset in registry]
-        self.ready = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._sink_tasks: list[asyncio.Task[None]] = []
 
     def new_sink(self, dataset: Dataset, *, group_id: str | None = None, **overrides: Any) -> SinkConsumer:
         """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs (and store)."""

@@ -18,7 +18,7 @@ import aioboto3
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from streamproc.adapters.s3 import StorageUnavailable
+from streamproc.adapters.s3 import StorageUnavailable, error_code, is_transient
 from streamproc.shared.errors import TerminalError
 from streamproc.shared.settings import AwsSettings, SettingsError
 
@@ -77,7 +77,7 @@ class DropZone:
             with _translated(f"bucket {self.bucket}"):
                 await self._client.head_bucket(Bucket=self.bucket)
         except DropZoneRefused as exc:
-            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in {"404", "NoSuchBucket"}:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in {"404", "NoSuchBucket"}:
                 msg = f"bucket {self.bucket} does not exist"
                 raise DropZoneRefused(msg) from exc
             raise
@@ -91,7 +91,7 @@ class DropZone:
             with _translated(f"s3://{self.bucket}/{key}"):
                 got = await self._client.head_object(**kwargs)
         except DropZoneRefused as exc:
-            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in _MISSING:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in _MISSING:
                 return None
             raise
         etag = str(got.get("ETag", "")).strip('"')
@@ -120,11 +120,6 @@ class DropZone:
         return head
 
 
-def _code(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-
-
 class _translated:
     """botocore errors -> StorageUnavailable (retry later), DropZoneRefused, or SettingsError (no credentials)."""
 
@@ -139,9 +134,8 @@ class _translated:
             msg = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile or role)"
             raise SettingsError(msg) from exc
         if isinstance(exc, ClientError):
-            code = _code(exc)
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"} or status >= 500:
+            code = error_code(exc)
+            if is_transient(exc):
                 msg = f"S3 unavailable for {self._what}: {code}"
                 raise StorageUnavailable(msg) from exc
             msg = f"S3 refused {self._what}: {code}"

@@ -67,20 +67,32 @@ class S3Reader:
         try:
             await self._client.head_bucket(Bucket=bucket)
         except ClientError as exc:
-            error, meta = exc.response.get("Error", {}), exc.response.get("ResponseMetadata", {})
-            msg = f"bucket {bucket} did not answer HEAD: {error.get('Code') or meta.get('HTTPStatusCode', '?')}"
+            msg = f"bucket {bucket} did not answer HEAD: {error_code(exc) or '?'}"
             raise StorageUnavailable(msg) from exc
         except (BotoCoreError, OSError) as exc:
             msg = f"S3 unavailable: {type(exc).__name__}"
             raise StorageUnavailable(msg) from exc
 
 
-def _classify(exc: ClientError) -> ObjectUnreadable | StorageUnavailable:
+_TRANSIENT = {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"}
+
+
+def error_code(exc: ClientError) -> str:
+    """S3's error code, or the HTTP status when a HEAD's error has no body."""
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
+    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def is_transient(exc: ClientError) -> bool:
+    """Throttling, a timeout or a 5xx: worth the same request again later."""
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(exc) in _TRANSIENT or status >= 500
+
+
+def _classify(exc: ClientError) -> ObjectUnreadable | StorageUnavailable:
+    code = error_code(exc)
     if code in _TERMINAL:
         return ObjectUnreadable(f"object cannot be read: {code}")
-    if code in {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"} or status >= 500:
-        return StorageUnavailable(f"S3 unavailable: {code or status}")
-    return ObjectUnreadable(f"object cannot be read: {code or status}")
+    if is_transient(exc):
+        return StorageUnavailable(f"S3 unavailable: {code}")
+    return ObjectUnreadable(f"object cannot be read: {code}")

@@ -4,7 +4,6 @@ leave exactly the same rows and ledger counts."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +15,7 @@ from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.adapters.row_store import RowStore
 from streamproc.datasets import Dataset
 from streamproc.events import ENCODER
-from streamproc.fanout import FanOut, Position
+from streamproc.fanout import Position
 from streamproc.ledger import LoadBatch, RowRef
 from streamproc.replay import ToEarliest, plan_reset
 from streamproc.sinks import SinkConsumer
@@ -105,17 +104,7 @@ async def test_a_second_sink_joining_and_the_first_leaving_mid_stream_lose_and_d
 
 async def test_two_workers_handed_the_same_event_at_once_split_the_file_once(stack: Endpoints, unique: str) -> None:
     async with running_pipeline(stack, unique) as h:
-        first = h.pipeline.fanout
-        policy = dataclasses.replace(first.policy, owner="another-worker")
-        second = FanOut(
-            registry=first.registry,
-            ledger=first.ledger,
-            store=first.store,
-            producer=first.producer,
-            reader=first.reader,
-            letters=first.letters,
-            policy=policy,
-        )
+        first, second = h.pipeline.fanout, h.pipeline.new_fanout("another-worker")
         event = await h.upload("pharmacy_claims/twice.csv", samples.csv_bytes("pharmacy_claims", 3000, 0.0, seed=21))
         raw = ENCODER.encode(event)
         where = Position(h.settings.topics.objects, 0, 0)

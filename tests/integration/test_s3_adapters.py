@@ -1,0 +1,99 @@
+"""The S3 adapters against real moto: what each refusal and outage becomes (the errors the pipeline acts on)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aioboto3
+import pytest
+
+from devstack.harness import running_pipeline
+from devstack.process import free_port
+from devstack.stack import Endpoints
+from streamproc.adapters.drop_zone import DropZone, DropZoneRefused
+from streamproc.adapters.s3 import ObjectUnreadable, S3Reader, StorageUnavailable
+from streamproc.shared.settings import AwsSettings
+
+
+def _aws(stack: Endpoints, *, endpoint: str | None = None) -> AwsSettings:
+    return AwsSettings(
+        endpoint_url=endpoint or stack.aws.url,
+        region=stack.aws.region,
+        access_key_id=stack.aws.access_key_id,
+        secret_access_key=stack.aws.secret_access_key,
+    )
+
+
+async def _bucket(stack: Endpoints, name: str) -> None:
+    async with aioboto3.Session().client("s3", **stack.aws.client_kwargs()) as s3:
+        await s3.create_bucket(Bucket=name)
+
+
+async def _read(reader: S3Reader, bucket: str, key: str) -> bytes:
+    return b"".join([chunk async for chunk in reader.chunks(bucket, key)])
+
+
+async def test_the_reader_calls_a_missing_object_or_bucket_unreadable_and_a_dead_endpoint_unavailable(
+    stack: Endpoints, unique: str
+) -> None:
+    await _bucket(stack, f"r-{unique}")
+    reader = S3Reader(_aws(stack).client_kwargs())
+    with pytest.raises(StorageUnavailable, match="not started"):
+        await reader.ping(f"r-{unique}")
+    await reader.start()
+    try:
+        with pytest.raises(ObjectUnreadable, match="object cannot be read: NoSuchKey"):
+            await _read(reader, f"r-{unique}", "gone.csv")
+        with pytest.raises(ObjectUnreadable, match="object cannot be read: NoSuchBucket"):
+            await _read(reader, f"nobucket-{unique}", "x.csv")
+        await reader.ping(f"r-{unique}")
+        with pytest.raises(StorageUnavailable, match=f"bucket nobucket-{unique} did not answer HEAD: 404"):
+            await reader.ping(f"nobucket-{unique}")
+    finally:
+        await reader.stop()
+    dead = S3Reader(_aws(stack, endpoint=f"http://127.0.0.1:{free_port()}").client_kwargs())
+    await dead.start()
+    try:
+        with pytest.raises(StorageUnavailable, match="S3 unavailable: EndpointConnectionError"):
+            await _read(dead, f"r-{unique}", "x.csv")
+        with pytest.raises(StorageUnavailable, match="S3 unavailable: EndpointConnectionError"):
+            await dead.ping(f"r-{unique}")
+    finally:
+        await dead.stop()
+
+
+async def test_the_drop_zone_names_a_missing_bucket_finds_no_missing_object_and_a_dead_endpoint_unavailable(
+    stack: Endpoints, unique: str, tmp_path: Path
+) -> None:
+    await _bucket(stack, f"z-{unique}")
+    file = tmp_path / "a.csv"
+    file.write_bytes(b"claim_id\nC1\n")
+    async with DropZone(_aws(stack), f"z-{unique}") as zone:
+        await zone.check_bucket()
+        assert await zone.head("never.csv") is None
+        head = await zone.upload(file, "pharmacy_claims/a.csv", lambda _n: None)
+        assert (head.key, head.size) == ("pharmacy_claims/a.csv", 12)
+    async with DropZone(_aws(stack), f"nobucket-{unique}") as zone:
+        with pytest.raises(DropZoneRefused, match=f"bucket nobucket-{unique} does not exist"):
+            await zone.check_bucket()
+        with pytest.raises(DropZoneRefused, match=re.escape(f"S3 refused s3://nobucket-{unique}/a.csv: NoSuchBucket")):
+            await zone.upload(file, "a.csv", lambda _n: None)
+    async with DropZone(_aws(stack, endpoint=f"http://127.0.0.1:{free_port()}"), f"z-{unique}") as zone:
+        with pytest.raises(
+            StorageUnavailable, match=re.escape(f"S3 unavailable for bucket z-{unique}: EndpointConnectionError")
+        ):
+            await zone.check_bucket()
+
+
+async def test_an_object_deleted_before_it_is_read_fails_its_file_with_the_reason(
+    stack: Endpoints, unique: str
+) -> None:
+    async with running_pipeline(stack, unique) as h:
+        event = await h.upload("pharmacy_claims/deleted.csv", b"claim_id\nC1\n")
+        async with aioboto3.Session().client("s3", **stack.aws.client_kwargs()) as s3:
+            await s3.delete_object(Bucket=h.bucket, Key=event.key)
+        await h.ingest(event)
+        (row,) = await h.wait_finished([event.key])
+    assert (row["status"], row["rows_read"]) == ("FAILED", 0)
+    assert row["error_summary"] == "object cannot be read: NoSuchKey"
