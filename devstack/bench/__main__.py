@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from devstack import stack
 from devstack.bench import e2e, stages
 from devstack.bench.data import BenchFile, generate
 from devstack.bench.data import expected as expected_rows
+from devstack.bench.profile import top_self
 from devstack.bench.report import Report, Target
 from devstack.settings import REPO_ROOT, StackSettings
 from streamproc.datasets import Dataset
@@ -45,7 +47,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=256,
         help="size of the large file for the memory figure (default 256: 1024 takes ~9 min more on 2 cores)",
     )
-    p.add_argument("--profile", action="store_true", help="py-spy the worker during the first end-to-end run")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the fan-out, the sink and the worker in the first run (speedscope files next to the results)",
+    )
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="where the results go")
     args = p.parse_args(argv)
     if args.quick:
@@ -56,38 +62,73 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> None:
     endpoints = stack.up(StackSettings.from_env()).endpoints
+    progress(f"generating {args.rows:,} rows as {args.files} files")
     files = generate(
         workdir / "data", total_rows=args.rows, files=args.files, claims_share=0.9, bad_share=args.bad_share
     )
     want = expected_rows(files, bad_share=args.bad_share)
     latencies: list[float] = []
+    values: list[tuple[int, bytes]] | None = None
+    profiles = args.out if args.profile else None
     for run in range(args.runs):
-        s = await stages.stage_run(endpoints, files, want)
+        s = await stages.stage_run(endpoints, files, want, values=values, profiles=profiles if run == 0 else None)
+        values = s.values
         report.figure("fanout", "fan-out alone (S3 read, parse, validate, produce, acks)").values.append(s.fanout)
         report.figure("sink", "one sink alone, from a filled topic").values.append(s.sink)
         report.figure("ceiling", "sink ceiling (same events, no Kafka)").values.append(s.ceiling)
-        profile = args.out / "profile-worker.speedscope.json" if args.profile and run == 0 else None
+        progress(
+            f"run {run + 1}/{args.runs}: fan-out {s.fanout:,.0f}, sink {s.sink:,.0f}, ceiling {s.ceiling:,.0f} rows/s"
+        )
+        profile = profiles / "profile-worker.speedscope.json" if profiles and run == 0 else None
         r = await e2e.e2e_run(
             endpoints, files, want, workdir, latency_uploads=args.latency_uploads if run == 0 else 0, profile=profile
         )
         report.figure("e2e", "end to end, real bridge + worker (upload -> files finished)").values.append(
             r.rows_per_second
         )
+        progress(f"run {run + 1}/{args.runs}: end to end {r.rows_per_second:,.0f} rows/s")
         latencies += r.latencies
         report.problems += [f"run {run + 1} stages: {p}" for p in s.problems] + [
             f"run {run + 1} e2e: {p}" for p in r.problems
         ]
+        report.notes += s.notes + ([f"worker profile: {r.profile_problem}"] if r.profile_problem else [])
     report.figure("baseline", "per-row INSERT + commit (seed-style)").values.append(
         await asyncio.to_thread(
             stages.per_row_baseline, endpoints.database_url, *baseline_rows(files, args.baseline_rows)
         )
     )
+    progress(f"per-row baseline {report.figures['baseline'].median:,.0f} rows/s; now two workers")
     two = await e2e.e2e_run(endpoints, files, want, workdir, workers=2)
     report.figure("e2e2", "end to end with two workers, 6 partitions").values.append(two.rows_per_second)
     report.problems += [f"two workers: {p}" for p in two.problems]
     report.figure("p50", "latency of a 10-row file, p50", "s").values.append(e2e.percentile(latencies, 0.5))
     report.figure("p95", "latency of a 10-row file, p95", "s").values.append(e2e.percentile(latencies, 0.95))
+    progress(f"two workers {two.rows_per_second:,.0f} rows/s; now the memory figure ({args.memory_mb} MB file)")
     await memory(endpoints, workdir, args.memory_mb, report)
+    if profiles:
+        summarise_profiles(profiles, report)
+
+
+def summarise_profiles(folder: Path, report: Report) -> None:
+    """Where each profiled stage spends its time: the functions with the most self time."""
+    for name, within, what in PROFILES:
+        path = folder / f"profile-{name}.speedscope.json"
+        if path.exists():
+            report.profiles[f"{what} (`{path.name}`)"] = top_self(path, within)
+
+
+PROFILES = (
+    ("fanout", "FanOut.handle", "fan-out alone"),
+    ("sink", "SinkConsumer.run", "one sink alone"),
+    ("worker", None, "the worker, end to end"),
+)
+_STARTED = time.monotonic()
+
+
+def progress(text: str) -> None:
+    """One line on stderr per step, so a long run shows where it is."""
+    elapsed = int(time.monotonic() - _STARTED)
+    print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
 
 
 def baseline_rows(files: list[BenchFile], count: int) -> tuple[Dataset, list[tuple[object, ...]]]:

@@ -82,12 +82,16 @@ def expected(files: list[BenchFile], *, bad_share: float) -> dict[str, Expected]
     }
 
 
+LATENCY_PREFIX = "pharmacy_claims/latency-"  # the latency probe's 10-row files: not part of the bulk's rows
+
+
 def checksum_query(want: Expected) -> sql.Composed:
-    """The same count and checksum, computed by PostgreSQL over the table's stored rows."""
+    """The same count and checksum, computed by PostgreSQL over the table's stored rows (the bulk's only)."""
     return sql.SQL(
         "SELECT count(*) AS n, coalesce(md5(string_agg({key} || ':' || src_key || ':' || src_line, ',' "
-        "ORDER BY ({key} || ':' || src_key || ':' || src_line) COLLATE \"C\")), md5('')) AS sum FROM {table}"
-    ).format(key=sql.Identifier(want.natural_key), table=sql.Identifier(want.table))
+        "ORDER BY ({key} || ':' || src_key || ':' || src_line) COLLATE \"C\")), md5('')) AS sum FROM {table} "
+        "WHERE NOT starts_with(src_key, {latency})"
+    ).format(key=sql.Identifier(want.natural_key), table=sql.Identifier(want.table), latency=LATENCY_PREFIX)
 
 
 def mismatches(found: dict[str, dict[str, Any]], want: dict[str, Expected]) -> list[str]:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +12,8 @@ from pathlib import Path
 import aioboto3
 import psycopg
 
-from devstack.bench.data import BenchFile, Expected, checksum_query, mismatches, upload
+from devstack.bench.data import LATENCY_PREFIX, BenchFile, Expected, checksum_query, mismatches, upload
+from devstack.bench.profile import Spy
 from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
 from streamproc import samples
@@ -34,6 +31,7 @@ class E2ERun:
     problems: list[str]
     peak_rss_mb: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    profile_problem: str | None = None  # why no profile was written, when one was asked for
 
 
 async def e2e_run(
@@ -57,16 +55,16 @@ async def e2e_run(
             d.start_worker(name)
         await d.upload(WARMUP_KEY, b"nothing,claims\nthis,file\n")
         await d.wait_finished([WARMUP_KEY], limit=180)
-        spy = _profile(d, names[0], profile) if profile else None
+        # On the idle pipeline, before the bulk: a burst's aftermath (autovacuum, checkpoints) is not latency.
+        latencies = [await _latency(d, n) for n in range(latency_uploads)]
+        worker = d.pid(names[0])
+        spy = Spy(worker, profile) if profile and worker is not None else None
         t0 = time.perf_counter()
         await upload(endpoints.aws.client_kwargs(), d.aws.bucket, files)
         await d.wait_finished([f.key for f in files], limit=1800)
         seconds = time.perf_counter() - t0
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=120)
+        why = spy.stop() if spy is not None else None
         problems = await _verify(d, want) if want else []
-        latencies = [await _latency(d, n) for n in range(latency_uploads)]
         rss = [peak_rss_mb(d.pid(name)) for name in names]
     return E2ERun(
         rows_per_second=sum(f.rows for f in files) / seconds,
@@ -75,6 +73,7 @@ async def e2e_run(
         problems=problems,
         peak_rss_mb=rss,
         latencies=latencies,
+        profile_problem=why,
     )
 
 
@@ -89,7 +88,7 @@ async def _verify(d: Deployment, want: dict[str, Expected]) -> list[str]:
 
 async def _latency(d: Deployment, n: int) -> float:
     """Seconds from the start of one 10-row upload until its rows are in the table (the ledger says COMPLETED)."""
-    key = f"pharmacy_claims/latency-{n:03d}.csv"
+    key = f"{LATENCY_PREFIX}{n:03d}.csv"
     body = samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=500 + n, prefix=f"L{n:03d}")
     session = aioboto3.Session()
     async with (
@@ -115,19 +114,6 @@ def peak_rss_mb(pid: int | None) -> float:
         return 0.0
     line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
     return int(line.split()[1]) / 1024
-
-
-def _profile(d: Deployment, worker: str, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy records the worker while the files go through (a flame graph saved with the results)."""
-    pid = d.pid(worker)
-    if pid is None:
-        return None
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    return subprocess.Popen(  # our own fixed argv: the dev dependency py-spy, attached to our own worker
-        [spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--rate", "50"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def percentile(values: list[float], share: float) -> float:

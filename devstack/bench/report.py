@@ -59,6 +59,7 @@ class Report:
     targets: list[Target] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    profiles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # what -> (function, self share)
 
     def figure(self, key: str, name: str, unit: str = "rows/s") -> Figure:
         return self.figures.setdefault(key, Figure(name=name, unit=unit))
@@ -73,6 +74,7 @@ class Report:
             "targets": [asdict(t) | {"met": t.met} for t in self.targets],
             "problems": self.problems,
             "notes": self.notes,
+            "profiles": self.profiles,
         }
 
     def to_markdown(self) -> str:
@@ -99,8 +101,18 @@ class Report:
             *(f"- {p}" for p in self.problems),
             *(["", "Notes:"] if self.notes else []),
             *(f"- {n}" for n in self.notes),
+            *self._profiles_markdown(),
         ]
         return "\n".join(lines) + "\n"
+
+    def _profiles_markdown(self) -> list[str]:
+        if not self.profiles:
+            return []
+        lines = ["", "Where the time goes (py-spy, share of the stage's samples spent in the function itself):"]
+        for what, top in self.profiles.items():
+            lines += ["", f"{what}:", "", "| self | function |", "|---:|---|"]
+            lines += [f"| {share:.1%} | `{name}` |" for name, share in top]
+        return lines
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aioboto3
@@ -16,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
 from devstack.bench.data import BenchFile, Expected, checksum_query, mismatches, upload
+from devstack.bench.profile import Spy
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
 from streamproc.adapters import sink_sql
@@ -38,24 +41,48 @@ class StageRun:
     sink: float
     ceiling: float
     problems: list[str]
+    values: list[tuple[int, bytes]]  # the claims topic's events: the ceiling's input, reused by later runs
+    notes: list[str]  # e.g. why a profile asked for was not written
 
 
-async def stage_run(endpoints: Endpoints, files: list[BenchFile], want: dict[str, Expected]) -> StageRun:
-    """Fan-out of every file, then one claims sink over the filled topic, then the ceiling over the same events."""
+async def stage_run(
+    endpoints: Endpoints,
+    files: list[BenchFile],
+    want: dict[str, Expected],
+    *,
+    values: list[tuple[int, bytes]] | None = None,
+    profiles: Path | None = None,
+) -> StageRun:
+    """Fan-out of every file, then one claims sink over the filled topic, then the ceiling over the same events
+    (`values`: the claims topic's events of an earlier run, else read from this one's topic). With `profiles`,
+    py-spy records this process during the fan-out and during the sink into that folder."""
     unique = uuid.uuid4().hex[:10]
+    problems: list[str] = []
+    notes: list[str] = []
     async with running_pipeline(endpoints, unique, run_sinks=False, sink_batch_size=5000) as h:
         await upload(endpoints.aws.client_kwargs(), h.bucket, files)
         events = [await _event(h, f) for f in files]
+        spy = Spy(os.getpid(), profiles / "profile-fanout.speedscope.json") if profiles else None
         t0 = time.perf_counter()
         for event in events:
             await h.ingest(event)
         fanout = sum(f.rows for f in files) / (time.perf_counter() - t0)
+        notes += _stopped(spy)
         claims = h.registry.by_name("pharmacy_claims")
+        spy = Spy(os.getpid(), profiles / "profile-sink.speedscope.json") if profiles else None
         sink_rate = await _one_sink(h, claims, want["pharmacy_claims"].rows)
-        problems = await _verify(h.database_url, {"pharmacy_claims": want["pharmacy_claims"]})
-        values = await _topic_values(h, claims.topic)
+        notes += _stopped(spy)
+        problems += await _verify(h.database_url, {"pharmacy_claims": want["pharmacy_claims"]})
+        values = values or await _topic_values(h, claims.topic)
     ceiling, ceiling_problems = await sink_ceiling(endpoints, claims, values, want["pharmacy_claims"])
-    return StageRun(fanout=fanout, sink=sink_rate, ceiling=ceiling, problems=problems + ceiling_problems)
+    return StageRun(
+        fanout=fanout, sink=sink_rate, ceiling=ceiling, problems=problems + ceiling_problems, values=values, notes=notes
+    )
+
+
+def _stopped(spy: Spy | None) -> list[str]:
+    why = spy.stop() if spy is not None else None
+    return [f"no profile: {why}"] if why else []
 
 
 async def _event(h: Harness, f: BenchFile) -> ObjectEvent:

@@ -14,7 +14,7 @@ def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expecte
     stack: Endpoints, tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "devstack.bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "devstack.bench", "--quick", "--profile", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -27,3 +27,8 @@ def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expecte
         assert figures[figure]["median"] > 0, figure
     assert results["problems"] == []
     assert "every run loaded exactly the expected rows" in (tmp_path / "latest.md").read_text()
+    for stage in ("fanout", "sink", "worker"):  # py-spy profiles, saved with the results and summarised
+        profile = json.loads((tmp_path / f"profile-{stage}.speedscope.json").read_text())
+        assert profile["profiles"], stage
+    assert len(results["profiles"]) == 3
+    assert "[00:" in done.stderr  # progress lines while it runs

@@ -10,10 +10,13 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, NoError, for_code
+from aiokafka.protocol.offset import OffsetRequest
 
 from streamproc.shared.kafka.errors import KafkaRejected, KafkaUnavailable, translate
 from streamproc.shared.settings import KafkaConnection
+
+LATEST = -1  # ListOffsets' timestamp for "the next offset"
 
 
 class TopicReader:
@@ -52,26 +55,56 @@ class TopicReader:
         return self._consumer
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        """The offset the next record of each partition will get."""
-        consumer = self._started()
+        """The offset the next record of each partition will get: one ListOffsets request per leader.
+
+        Metadata is the client's, tracked for the topics asked about only (a cluster may hold thousands),
+        and refreshed by the client; an unknown leader or a moved partition refreshes it at once and is
+        reported as unavailable (the caller retries).
+        """
+        client = self._started_client()
         try:
-            partitions = await self._partitions(topic)
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            await client.add_topic(topic)
+            partitions = client.cluster.partitions_for_topic(topic)
+            if not partitions:
+                await client.force_metadata_update()
+                partitions = client.cluster.partitions_for_topic(topic)
+            if not partitions:
+                msg = f"Kafka refused the request: no topic {topic}"
+                raise KafkaRejected(msg)
+            by_leader: dict[int, list[tuple[int, int]]] = {}
+            for p in sorted(partitions):
+                leader = client.cluster.leader_for_partition(TopicPartition(topic, p))
+                if leader is None or leader < 0:
+                    client.force_metadata_update()
+                    msg = f"Kafka unavailable: no leader for {topic}/{p}"
+                    raise KafkaUnavailable(msg)
+                by_leader.setdefault(leader, []).append((p, LATEST))
+            ends: dict[int, int] = {}
+            for node, wanted in by_leader.items():
+                ends |= await self._list_offsets(client, node, topic, wanted)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
-        return {tp.partition: offset for tp, offset in ends.items()}
+        return ends
 
-    async def _partitions(self, topic: str) -> list[int]:
-        """The topic's partitions, from fresh cluster metadata (a consumer only knows what it subscribed to)."""
+    async def _list_offsets(
+        self, client: AIOKafkaClient, node: int, topic: str, wanted: list[tuple[int, int]]
+    ) -> dict[int, int]:
+        response = await client.send(node, OffsetRequest(-1, 0, [(topic, wanted)]))
+        ends: dict[int, int] = {}
+        for _topic, parts in response.topics:
+            for partition, error_code, *info in parts:
+                error = for_code(error_code)
+                if error is not NoError:
+                    client.force_metadata_update()  # a moved leader: the retry asks the new one
+                    raise error()
+                ends[partition] = info[-1]  # v1-v3: (timestamp, offset)
+        return ends
+
+    def _started_client(self) -> AIOKafkaClient:
         if self._client is None:
             msg = "Kafka unavailable: topic reader not started"
             raise KafkaUnavailable(msg)
-        metadata = await self._client.fetch_all_metadata()
-        partitions = metadata.partitions_for_topic(topic)
-        if not partitions:
-            msg = f"Kafka refused the request: no topic {topic}"
-            raise KafkaRejected(msg)
-        return sorted(partitions)
+        return self._client
 
     async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]:
         """Every (partition, value) from `since` up to the end each partition had when the call began."""
