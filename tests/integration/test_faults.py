@@ -162,7 +162,7 @@ async def test_a_second_worker_joining_and_the_first_leaving_mid_file_lose_and_d
     ff = fault_file(tmp_path / "data")
     async with deployment(stack, unique, tmp_path / "run") as d:
         d.start("bridge", "-m", "bridge")
-        small = {"STREAMPROC_SINK_BATCH_SIZE": "100"}  # many small batches: the file is still loading when they move
+        small = {"STREAMPROC_SINK_BATCH_SIZE": "10"}  # ~2000 batches: the file is still loading when they move
         d.start_worker("first", **small)
         await upload_file(d, ff)
         await until_loading(d, ff.key)
