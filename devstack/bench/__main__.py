@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import shutil
 import sys
@@ -92,6 +93,8 @@ async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> No
             f"run {run + 1} e2e: {p}" for p in r.problems
         ]
         report.notes += s.notes + ([f"worker profile: {r.profile_problem}"] if r.profile_problem else [])
+        if run == 0:
+            report.notes.append(f"run 1: {e2e.cpu_note(r, sum(f.rows for f in files), os.cpu_count() or 1)}")
     report.figure("baseline", "per-row INSERT + commit (seed-style)").values.append(
         await asyncio.to_thread(
             stages.per_row_baseline, endpoints.database_url, *baseline_rows(files, args.baseline_rows)
@@ -101,6 +104,7 @@ async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> No
     two = await e2e.e2e_run(endpoints, files, want, workdir, workers=2)
     report.figure("e2e2", "end to end with two workers, 6 partitions").values.append(two.rows_per_second)
     report.problems += [f"two workers: {p}" for p in two.problems]
+    report.notes.append(e2e.cpu_note(two, sum(f.rows for f in files), os.cpu_count() or 1))
     report.figure("p50", "latency of a 10-row file, p50", "s").values.append(e2e.percentile(latencies, 0.5))
     report.figure("p95", "latency of a 10-row file, p95", "s").values.append(e2e.percentile(latencies, 0.95))
     progress(f"two workers {two.rows_per_second:,.0f} rows/s; now the memory figure ({args.memory_mb} MB file)")
@@ -118,8 +122,8 @@ def summarise_profiles(folder: Path, report: Report) -> None:
 
 
 PROFILES = (
-    ("fanout", "FanOut.handle", "fan-out alone"),
-    ("sink", "SinkConsumer.run", "one sink alone"),
+    ("fanout", "FanOut.", "fan-out alone"),
+    ("sink", "SinkConsumer.", "one sink alone (its reads, decode and writes)"),
     ("worker", None, "the worker, end to end"),
 )
 _STARTED = time.monotonic()

@@ -12,9 +12,11 @@ from pathlib import Path
 import aioboto3
 import psycopg
 
+from devstack.bench.cpu import CpuWindow, stack_pids
 from devstack.bench.data import LATENCY_PREFIX, BenchFile, Expected, checksum_query, mismatches, upload
 from devstack.bench.profile import Spy
 from devstack.deployment import Deployment, deployment
+from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 from streamproc import samples
 
@@ -32,6 +34,7 @@ class E2ERun:
     peak_rss_mb: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     profile_problem: str | None = None  # why no profile was written, when one was asked for
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, during the measured window
 
 
 async def e2e_run(
@@ -59,10 +62,13 @@ async def e2e_run(
         latencies = [await _latency(d, n) for n in range(latency_uploads)]
         worker = d.pid(names[0])
         spy = Spy(worker, profile) if profile and worker is not None else None
+        cpu = CpuWindow(stack_pids(StackSettings.from_env()) | _pids(d, ["bridge", *names]))
+        cpu.start()
         t0 = time.perf_counter()
         await upload(endpoints.aws.client_kwargs(), d.aws.bucket, files)
         await d.wait_finished([f.key for f in files], limit=1800)
         seconds = time.perf_counter() - t0
+        used = cpu.stop()
         why = spy.stop() if spy is not None else None
         problems = await _verify(d, want) if want else []
         rss = [peak_rss_mb(d.pid(name)) for name in names]
@@ -74,6 +80,23 @@ async def e2e_run(
         peak_rss_mb=rss,
         latencies=latencies,
         profile_problem=why,
+        cpu_seconds=used,
+    )
+
+
+def _pids(d: Deployment, names: list[str]) -> dict[str, int]:
+    return {name: pid for name in names if (pid := d.pid(name)) is not None}
+
+
+def cpu_note(run: E2ERun, rows: int, cores: int) -> str:
+    """Where the cores went during an end-to-end run, per million rows, and what that allows at best."""
+    per_million = {name: s * 1e6 / rows for name, s in sorted(run.cpu_seconds.items(), key=lambda x: -x[1])}
+    total = sum(per_million.values())
+    parts = ", ".join(f"{name} {s:.1f}" for name, s in per_million.items())
+    best = rows / (sum(run.cpu_seconds.values()) / cores) if total else 0.0
+    return (
+        f"CPU seconds per million rows, end to end with {run.workers} worker(s): {parts}; {total:.1f} in all, "
+        f"so {cores} fully busy cores would allow at most {best:,.0f} rows/s (measured {run.rows_per_second:,.0f})"
     )
 
 

@@ -31,4 +31,7 @@ def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expecte
         profile = json.loads((tmp_path / f"profile-{stage}.speedscope.json").read_text())
         assert profile["profiles"], stage
     assert len(results["profiles"]) == 3
+    cpu = [n for n in results["notes"] if "CPU seconds per million rows" in n]
+    assert len(cpu) == 2  # one worker and two, each naming where the cores went
+    assert all("kafka" in n and "postgres" in n and "worker0" in n and "bridge" in n for n in cpu)
     assert "[00:" in done.stderr  # progress lines while it runs
