@@ -36,9 +36,8 @@ ONCE ?=
 demo: $(STAMP) ## the main job: stack, bridge, worker, sample files, ledger summary (ONCE=1: exit when done)
 	$(PY) -m devstack demo $(if $(ONCE),--once)
 
-ROWS ?= 200000
-bench: $(STAMP) ## benchmark on the local stack: fan-out, one sink, end to end, per-row INSERT baseline (ROWS=...)
-	$(PY) -m devstack.bench
+bench: $(STAMP) ## benchmark on the local stack (~14 min): every figure, py-spy profiles; writes bench/results/
+	$(PY) -m devstack.bench --profile
 
 test: $(STAMP) ## all tests with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*
