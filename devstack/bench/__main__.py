@@ -95,6 +95,7 @@ async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> No
         report.notes += s.notes + ([f"worker profile: {r.profile_problem}"] if r.profile_problem else [])
         if run == 0:
             report.notes.append(f"run 1: {e2e.cpu_note(r, sum(f.rows for f in files), os.cpu_count() or 1)}")
+            report.notes.append(f"run 1: the SQS DLQ received the dead letters of {r.dead_letters:,} rejected rows")
     report.figure("baseline", "per-row INSERT + commit (seed-style)").values.append(
         await asyncio.to_thread(
             stages.per_row_baseline, endpoints.database_url, *baseline_rows(files, args.baseline_rows)

@@ -14,6 +14,7 @@ import psycopg
 
 from devstack.bench.cpu import CpuWindow, stack_pids
 from devstack.bench.data import LATENCY_PREFIX, BenchFile, Expected, checksum_query, mismatches, upload
+from devstack.bench.dlq import DlqDrain
 from devstack.bench.profile import Spy
 from devstack.deployment import Deployment, deployment
 from devstack.settings import StackSettings
@@ -35,6 +36,7 @@ class E2ERun:
     latencies: list[float] = field(default_factory=list)
     profile_problem: str | None = None  # why no profile was written, when one was asked for
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, during the measured window
+    dead_letters: int = 0  # the bulk's rows whose dead letter reached the SQS DLQ through the bridge's mirror
 
 
 async def e2e_run(
@@ -51,7 +53,10 @@ async def e2e_run(
     unique = uuid.uuid4().hex[:10]
     folder = workdir / f"e2e-{unique}"
     folder.mkdir(parents=True)
-    async with deployment(endpoints, unique, folder, STREAMPROC_TOPIC_PARTITIONS="6", BRIDGE_STATS_INTERVAL="0") as d:
+    async with (
+        deployment(endpoints, unique, folder, STREAMPROC_TOPIC_PARTITIONS="6", BRIDGE_STATS_INTERVAL="0") as d,
+        DlqDrain(endpoints.aws.client_kwargs(), d.aws.dlq_url) as drain,
+    ):
         d.start("bridge", "-m", "bridge")
         names = [f"worker{n}" for n in range(workers)]
         for name in names:
@@ -71,6 +76,10 @@ async def e2e_run(
         used = cpu.stop()
         why = spy.stop() if spy is not None else None
         problems = await _verify(d, want) if want else []
+        rejected = sum(f.rows for f in files) - sum(w.rows for w in want.values()) if want else 0
+        mirrored = await drain.wait_rows({f.key for f in files}, rejected, limit=120)
+        if mirrored != rejected:
+            problems.append(f"the SQS DLQ got dead letters for {mirrored} of the bulk's rows (want {rejected})")
         rss = [peak_rss_mb(d.pid(name)) for name in names]
     return E2ERun(
         rows_per_second=sum(f.rows for f in files) / seconds,
@@ -81,6 +90,7 @@ async def e2e_run(
         latencies=latencies,
         profile_problem=why,
         cpu_seconds=used,
+        dead_letters=mirrored,
     )
 
 
