@@ -104,7 +104,11 @@ async def test_a_stopped_database_turns_healthz_503_and_grows_sink_lag_until_it_
         metrics = (await d.get("/metrics")).text
         assert 'streamproc_dependency_up{service="postgres"} 0.0' in metrics
         assert 'streamproc_consumer_lag{group="' + f"web-{unique}-sink-pharmacy_claims" in metrics
-        assert (await d.get("/api/files/")).status == 503
+        for path in ("/api/files/", "/api/files/1/", "/api/deadletters/", "/api/deadletters/?file=1"):
+            answer = await d.get(path)
+            assert (answer.status, "error" in answer.json()) == (503, True), path
+        file_page = await d.get("/pipeline/files/1/")
+        assert (file_page.status, "unavailable" in file_page.text) == (503, True)
 
         await asyncio.to_thread(_start, private_postgres)
         await eventually("/healthz/ answering 200 again", lambda: _status(d, "/healthz/", 200))

@@ -100,6 +100,12 @@ async def test_the_files_api_filters_pages_and_refuses_bad_parameters(site: WebD
         answer = await site.get(f"/api/files/?{bad}")
         assert answer.status == 400, bad
         assert "error" in answer.json()
+    for bad in ("/pipeline/?limit=0", "/pipeline/?status=BOGUS", "/pipeline/files/1/?offset=-1"):
+        page = await site.get(bad)
+        assert (page.status, "bad request" in page.text) == (400, True), bad
+    for bad in ("/api/deadletters/?limit=0", "/api/deadletters/?file=x"):
+        answer = await site.get(bad)
+        assert (answer.status, "error" in answer.json()) == (400, True), bad
     assert (await site.get("/api/files/99999999/")).status == 404
     assert (await site.get("/pipeline/files/not-a-number/")).status == 404
 

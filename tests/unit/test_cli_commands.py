@@ -5,6 +5,8 @@ No service is needed: every address points at a port nothing listens on.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import socket
 import subprocess
@@ -54,6 +56,8 @@ def test_every_command_is_listed_and_has_help() -> None:
         ("reprocess", "s3://bucket-only"),
         ("tail", "no-such-topic"),
         ("upload", "/no/such/path.csv"),
+        ("schema", "no-such-topic"),
+        ("schema", "--markdown", "objects"),
     ],
     ids=" ".join,
 )
@@ -92,3 +96,21 @@ def test_schema_markdown_writes_the_document_where_asked(tmp_path: Path) -> None
     result = streamproc("schema", "--markdown", "--out", str(tmp_path / "t.md"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "t.md").read_text().startswith("# Topics\n")
+
+
+def test_schema_of_one_dataset_is_its_json_schema() -> None:
+    result = streamproc("schema", "pharmacy_claims")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert "claim_id" in json.dumps(schema)
+    assert "audit_id" not in json.dumps(schema)
+
+
+def test_gen_writes_a_gzipped_file_with_the_rows_asked(tmp_path: Path) -> None:
+    out = tmp_path / "claims.csv.gz"
+    result = streamproc("gen", "--rows", "25", "--bad-share", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = gzip.decompress(out.read_bytes()).decode().splitlines()
+    assert len(lines) == 26  # the header and the rows
+    assert lines[0].startswith("claim_id,")
+    assert "wrote 25 pharmacy_claims rows" in result.stdout + result.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 from streamproc.web import api, pages
 from streamproc.web.health import Check
-from streamproc.web.html import esc, href, sparkline
+from streamproc.web.html import duration, esc, href, num, sparkline, when, yes_no
 from streamproc.web.lag import PartitionLag
 from streamproc.web.throughput import TopicRate
 
@@ -110,3 +110,11 @@ def test_lag_counts_from_the_log_start_when_nothing_is_committed_or_the_commit_w
 def test_a_sparkline_of_nothing_is_a_flat_line() -> None:
     assert "<line" in sparkline([])
     assert "<polyline" in sparkline([0.0, 0.0])
+
+
+def test_durations_read_as_seconds_minutes_or_hours_and_missing_values_as_a_dash() -> None:
+    assert [duration(v) for v in (12.34, Decimal("61"), 3 * 3600 + 5 * 60 + 9)] == ["12.3 s", "1 min 1 s", "3 h 5 min"]
+    dash = '<span class="muted">—</span>'
+    assert [duration(None), duration(True), yes_no(None), num(None), when(None)] == [dash] * 5
+    assert (num(1234567), num(2.25), num("<b>")) == ("1,234,567", "2.2", "&lt;b&gt;")
+    assert when("<i>soon</i>") == "&lt;i&gt;soon&lt;/i&gt;"
