@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from streamproc.adapters.postgres import DatabaseUnavailable, translated
+from streamproc.adapters.postgres import Database, translated
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,26 +38,17 @@ class LedgerReader:
     """Queries only; a pool of its own so pages and commands never wait behind the sinks' writes."""
 
     def __init__(self, url: str, *, max_size: int = 2) -> None:
-        self._url = url
-        self._max_size = max_size
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._db = Database(url, max_size=max_size, min_size=0, timeout=5.0)
 
     async def start(self) -> None:
-        self._pool = AsyncConnectionPool(self._url, min_size=0, max_size=self._max_size, open=False, timeout=5)
-        with translated():
-            await self._pool.open(wait=False)
+        await self._db.start()
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._db.stop()
 
     async def _rows(self, query: str | sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if self._pool is None:
-            msg = "LedgerReader.start() was not called"
-            raise DatabaseUnavailable(msg)
         with translated():
-            async with self._pool.connection() as conn:
+            async with self._db.connection() as conn:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(query.encode() if isinstance(query, str) else query, params)
                 return await cur.fetchall()

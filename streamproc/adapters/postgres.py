@@ -47,13 +47,14 @@ class RejectedByDatabase(TerminalError):
 class Database:
     """One connection pool; each public method is one transaction; raises DatabaseUnavailable or RejectedByDatabase."""
 
-    def __init__(self, url: str, *, max_size: int = 4) -> None:
+    def __init__(self, url: str, *, max_size: int = 4, min_size: int = 1, timeout: float = 10.0) -> None:
         self._url = url
-        self._max_size = max_size
+        self._sizes, self._timeout = (min_size, max_size), timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     async def start(self) -> None:
-        self._pool = AsyncConnectionPool(self._url, min_size=1, max_size=self._max_size, open=False, timeout=10)
+        low, high = self._sizes
+        self._pool = AsyncConnectionPool(self._url, min_size=low, max_size=high, open=False, timeout=self._timeout)
         with translated():
             await self._pool.open(wait=False)
 
