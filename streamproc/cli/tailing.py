@@ -9,27 +9,20 @@ from typing import Any, Protocol
 import msgspec
 
 from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
+from streamproc.ports import ConsumedRecord
 from streamproc.shared.deadletters import fingerprint, masked_row
 from streamproc.topic_contract import TopicRef
 
 Window = dict[int, tuple[int, int]]  # partition -> [first offset, end offset)
 
 
-class Shown(Protocol):
-    """An event as read from a partition (streamproc.adapters.topic_reader.Event fits)."""
+class Shown(ConsumedRecord, Protocol):
+    """A record with its time and key, as `tail` shows it (streamproc.adapters.topic_reader.Event fits)."""
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
     @property
     def timestamp_ms(self) -> int: ...
     @property
     def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 def window(bounds: Mapping[int, tuple[int, int]], limit: int | None, *, from_beginning: bool) -> Window:
