@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.client import AIOKafkaClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from streamproc.shared.errors import TerminalError
-from streamproc.shared.kafka import translate
+from streamproc.shared.kafka import close_groupless, open_groupless, translate
 from streamproc.shared.settings import KafkaConnection
 
 
@@ -32,8 +31,8 @@ class UnknownTopic(TerminalError):
     """The cluster has no such topic."""
 
 
-class TopicReader:
-    """A group-less aiokafka consumer: `async with TopicReader(conn) as reader:`."""
+class TailReader:
+    """A group-less aiokafka consumer for `tail`: `async with TailReader(conn) as reader:`."""
 
     def __init__(self, conn: KafkaConnection, *, timeout: float = 30.0) -> None:
         self._conn = conn
@@ -41,31 +40,15 @@ class TopicReader:
         self._consumer: Any = None
         self._metadata: Any = None
 
-    async def __aenter__(self) -> TopicReader:
-        consumer = AIOKafkaConsumer(
-            **self._conn.client_kwargs(),
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(self._timeout * 1000),
-            client_id="streamproc-tail",
+    async def __aenter__(self) -> TailReader:
+        self._consumer, self._metadata = await open_groupless(
+            self._conn, client_id="streamproc-tail", request_timeout_ms=int(self._timeout * 1000)
         )
-        metadata = AIOKafkaClient(**self._conn.client_kwargs(), request_timeout_ms=int(self._timeout * 1000))
-        try:
-            await consumer.start()
-            await metadata.bootstrap()
-        except (KafkaError, OSError, TimeoutError) as exc:
-            await consumer.stop()
-            await metadata.close()
-            raise translate(exc) from exc
-        self._consumer, self._metadata = consumer, metadata
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         consumer, metadata, self._consumer, self._metadata = self._consumer, self._metadata, None, None
-        if consumer is not None:
-            await consumer.stop()
-        if metadata is not None:
-            await metadata.close()
+        await close_groupless(consumer, metadata)
 
     async def bounds(self, topic: str) -> dict[int, tuple[int, int]]:
         """Per partition of `topic`: (first offset in the log, offset after the last record)."""

@@ -13,7 +13,7 @@ import click
 import faust
 from faust.cli import argument, option
 
-from streamproc.adapters.topic_reader import Event, TopicReader
+from streamproc.adapters.topic_reader import Event, TailReader
 from streamproc.cli import tailing
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
@@ -64,12 +64,12 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
             ref = resolve_topic(args.topic, settings.topics, registry)
         except UnknownTopicName as exc:
             raise BadUsage(str(exc)) from None
-        async with TopicReader(settings.kafka) as reader, _stop_on_signals() as stop:
+        async with TailReader(settings.kafka) as reader, _stop_on_signals() as stop:
             shown = await _show(self, reader, ref, args, stop)
         self.note(f"{shown} event(s) from {ref.name}")
 
 
-async def _show(cmd: OperatorCommand, reader: TopicReader, ref: TopicRef, args: TailArgs, stop: asyncio.Event) -> int:
+async def _show(cmd: OperatorCommand, reader: TailReader, ref: TopicRef, args: TailArgs, stop: asyncio.Event) -> int:
     bounds = await reader.bounds(ref.name)
     if args.key is not None:  # a key lives in one partition: Kafka's default partitioner put it there
         home = partition_for(args.key.encode(), len(bounds))

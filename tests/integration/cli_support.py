@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from streamproc.adapters.kafka_groups import GroupAdmin
-from streamproc.adapters.topic_reader import TopicReader
+from streamproc.adapters.topic_reader import TailReader
 from streamproc.replay import UnknownGroup
 from streamproc.shared.settings import KafkaConnection
 
@@ -145,5 +145,5 @@ async def wait_members(conn: KafkaConnection, groups: Sequence[str], *, present:
 
 async def messages_on(conn: KafkaConnection, topic: str) -> int:
     """How many records the topic holds (nothing is deleted in a test's lifetime)."""
-    async with TopicReader(conn) as reader:
+    async with TailReader(conn) as reader:
         return sum(end - start for start, end in (await reader.bounds(topic)).values())

@@ -8,9 +8,10 @@ from streamproc.shared.kafka.admin import TopicSpec, ensure_topics, topic_specs
 from streamproc.shared.kafka.consumer import BatchConsumer, Record
 from streamproc.shared.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable, translate
 from streamproc.shared.kafka.producer import OutRecord, Producer
-from streamproc.shared.kafka.reader import TopicReader
+from streamproc.shared.kafka.reader import TopicReader, close_groupless, open_groupless
 
 __all__ = [
     "BatchConsumer", "CommitRejected", "KafkaRejected", "KafkaUnavailable", "OutRecord", "Producer",
-    "Record", "TopicReader", "TopicSpec", "ensure_topics", "topic_specs", "translate",
+    "Record", "TopicReader", "TopicSpec", "close_groupless", "ensure_topics", "open_groupless", "topic_specs",
+    "translate",
 ]  # fmt: skip

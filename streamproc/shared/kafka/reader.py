@@ -19,6 +19,31 @@ from streamproc.shared.settings import KafkaConnection
 LATEST = -1  # ListOffsets' timestamp for "the next offset"
 
 
+async def open_groupless(
+    conn: KafkaConnection, *, client_id: str, request_timeout_ms: int | None = None
+) -> tuple[AIOKafkaConsumer, AIOKafkaClient]:
+    """A started consumer without a group (it never commits) and a started metadata client; errors translated."""
+    timeout = {} if request_timeout_ms is None else {"request_timeout_ms": request_timeout_ms}
+    consumer = AIOKafkaConsumer(
+        **conn.client_kwargs(), enable_auto_commit=False, group_id=None, client_id=client_id, **timeout
+    )
+    client = AIOKafkaClient(**conn.client_kwargs(), client_id=client_id, **timeout)
+    try:
+        await consumer.start()
+        await client.bootstrap()
+    except (KafkaError, OSError, TimeoutError) as exc:
+        await close_groupless(consumer, client)
+        raise translate(exc) from exc
+    return consumer, client
+
+
+async def close_groupless(consumer: AIOKafkaConsumer | None, client: AIOKafkaClient | None) -> None:
+    if consumer is not None:
+        await consumer.stop()
+    if client is not None:
+        await client.close()
+
+
 class TopicReader:
     """One group-less consumer, assigned and positioned per call; nothing is ever committed."""
 
@@ -29,24 +54,11 @@ class TopicReader:
         self._client: AIOKafkaClient | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(**self._conn.client_kwargs(), enable_auto_commit=False, group_id=None)
-        client = AIOKafkaClient(**self._conn.client_kwargs(), client_id="streamproc-reader")
-        try:
-            await consumer.start()
-            await client.bootstrap()
-        except (KafkaError, OSError, TimeoutError) as exc:
-            await consumer.stop()
-            await client.close()
-            raise translate(exc) from exc
-        self._consumer, self._client = consumer, client
+        self._consumer, self._client = await open_groupless(self._conn, client_id="streamproc-reader")
 
     async def stop(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        client, self._client = self._client, None
-        if consumer is not None:
-            await consumer.stop()
-        if client is not None:
-            await client.close()
+        consumer, client, self._consumer, self._client = self._consumer, self._client, None, None
+        await close_groupless(consumer, client)
 
     def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
