@@ -13,15 +13,9 @@ from bridge.messages import DlqMessage, batches, dlq_message, dlq_stand_in
 from bridge.relay import bridge_topics
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import MESSAGE_REFUSALS, QueueError, QueueRejected, QueueUnavailable, SendFailure, Sqs
-from streamproc.shared.kafka import (
-    BatchConsumer,
-    CommitRejected,
-    KafkaRejected,
-    KafkaUnavailable,
-    Record,
-    ensure_topics,
-)
-from streamproc.shared.kafka.consumer import next_offsets
+from streamproc.kafka.admin import ensure_topics
+from streamproc.kafka.consumer import BatchConsumer, Record, next_offsets
+from streamproc.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable
 from streamproc.shared.retry import Backoff, sleep_unless
 
 logger = logging.getLogger(__name__)

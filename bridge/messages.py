@@ -9,8 +9,9 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from streamproc.events import ENCODER, DeadLetter, ObjectEvent
-from streamproc.shared import deadletters
+from streamproc.contract import deadletters
+from streamproc.contract.events import ENCODER, DeadLetter, ObjectEvent
+from streamproc.shared import phi
 
 TEST_EVENT = "s3:TestEvent"
 
@@ -210,7 +211,7 @@ def dlq_message(value: bytes | None, *, topic: str, partition: int, offset: int)
         view = _VIEW.decode(value or b"")
         text = (value or b"").decode("utf-8", errors="replace")
     except (msgspec.DecodeError, RecursionError) as exc:
-        text = deadletters.fingerprint(value) if value else ""
+        text = phi.fingerprint(value) if value else ""
         view = _DeadLetterView(
             stage="dlq-mirror",
             reason=f"dead-letter record is not a dead letter: {exc}",

@@ -12,18 +12,12 @@ from typing import Protocol
 from bridge.messages import Decoded, bridge_dead_letter, decode_body, encode
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received, Sqs
-from streamproc.faults import Faults
+from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
+from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable
+from streamproc.kafka.producer import OutRecord, Producer
 from streamproc.shared.delivery import Verdict
 from streamproc.shared.errors import StreamprocError
-from streamproc.shared.kafka import (
-    KafkaRejected,
-    KafkaUnavailable,
-    OutRecord,
-    Producer,
-    TopicSpec,
-    ensure_topics,
-    topic_specs,
-)
+from streamproc.shared.faults import Faults
 from streamproc.shared.retry import Backoff, sleep_unless, wait_either
 
 logger = logging.getLogger(__name__)
@@ -61,7 +55,7 @@ class QueuePort(Protocol):
 
 
 class ProducerPort(Protocol):
-    """What the relay needs from Kafka (streamproc.shared.kafka.Producer; a fake in unit tests)."""
+    """What the relay needs from Kafka (streamproc.kafka.Producer; a fake in unit tests)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...

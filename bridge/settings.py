@@ -78,7 +78,7 @@ class BridgeSettings:
     dlq_max_attempts: int = 5  # sends of a message SQS refuses for its content before a stand-in replaces it
     create_topics: bool = True
     log_level: str = "INFO"
-    faults: str = ""  # test-only fault points, e.g. "relay-delete:1" (see streamproc/faults.py); empty: none
+    faults: str = ""  # test-only fault points, e.g. "relay-delete:1" (see streamproc/shared/faults.py); empty: none
     log_format: LogFormat = "text"  # or "json": one JSON object per line
     http_host: str = "127.0.0.1"  # /healthz and /metrics: loopback unless configured
     http_port: int = 6067

@@ -21,8 +21,8 @@ from bridge.relay import Relay, bridge_topics
 from bridge.settings import BridgeSettings, QueueRef
 from devstack.provision import AwsEndpoint, Provisioned, provision
 from devstack.settings import AwsNames, StackSettings
-from streamproc.events import OBJECT_EVENT_DECODER
-from streamproc.shared.kafka import ensure_topics
+from streamproc.contract.events import OBJECT_EVENT_DECODER
+from streamproc.kafka.admin import ensure_topics
 from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 
 BODY = b"claim_id,ndc\nC1,00002143380\n"

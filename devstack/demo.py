@@ -17,8 +17,8 @@ from bridge.settings import load as load_bridge_settings
 from devstack import stack
 from devstack.process import read_owned, spawn, stop, wait_for
 from devstack.settings import StackSettings
-from streamproc import samples
-from streamproc.settings import WorkerSettings
+from streamproc.datasets import samples
+from streamproc.worker.settings import WorkerSettings
 
 FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 APPS = {"bridge": ["-m", "bridge"], "worker": ["-m", "streamproc", "worker", "--loglevel=info"]}

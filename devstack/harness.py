@@ -16,14 +16,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from devstack.stack import Endpoints
-from streamproc.adapters.kafka_groups import GroupAdmin
+from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.events import ENCODER, ObjectEvent
-from streamproc.fanout import Position
-from streamproc.pipeline import Pipeline, sink_group
-from streamproc.replay import GroupDescription, UnknownGroup
-from streamproc.settings import WorkerSettings
+from streamproc.ingest.split_context import Position
+from streamproc.kafka.groups import GroupAdmin
+from streamproc.kafka.resets import GroupDescription, UnknownGroup
 from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
+from streamproc.worker.pipeline import Pipeline, sink_group
+from streamproc.worker.settings import WorkerSettings
 
 FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 

@@ -1,11 +1,102 @@
-"""Builds the faust.App from settings; nothing else (`faust -A streamproc.app worker`)."""
+"""The Faust app (`faust -A streamproc.app worker`): the fan-out agent on `ingest.objects`, the pipeline service,
+the web routes and the CLI commands, built from the environment's settings when this module is imported."""
 
 from __future__ import annotations
 
-from streamproc.agents import create_app
-from streamproc.datasets.registry import load_registry
-from streamproc.settings import WorkerSettings
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from streamproc.cli import commands
+from streamproc.datasets.registry import Registry, load_registry
+from streamproc.ingest.split_context import Position
 from streamproc.shared.logs import json_logging_config
+from streamproc.shared.settings import KafkaConnection
+from streamproc.web import routes
+from streamproc.worker.pipeline import Pipeline
+from streamproc.worker.settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App, Pipeline]:
+    app = faust.App(settings.app_id, **_app_options(settings))
+    pipeline = Pipeline(settings, registry, leave_on_stop=True, loop=app.loop, beacon=app.beacon)
+    objects = app.topic(
+        settings.topics.objects,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topics.partitions,
+        replicas=settings.topics.replication,
+        retention=settings.topics.retention_ms / 1000,
+        # internal=True makes Faust create the topic (if missing) before it subscribes; the broker does not
+        # auto-create, and a topic created after subscription is only seen at the next metadata refresh.
+        internal=True,
+    )
+
+    async def start_pipeline() -> None:
+        await app.add_runtime_dependency(pipeline)
+
+    app.task(start_pipeline)
+
+    @app.agent(objects, name="split_objects")
+    async def split_objects(stream: faust.StreamT[Any]) -> None:
+        """One object event at a time; the handler never raises, so Faust's ack-on-raise loses nothing."""
+        async for event in stream.events():
+            await pipeline.ready.wait()
+            message = event.message
+            await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
+
+    routes.install(app, settings, registry, pipeline)
+    commands.install(app, settings, registry)
+    return app, pipeline
+
+
+def _app_options(settings: WorkerSettings) -> dict[str, Any]:
+    return {
+        "broker": ";".join(f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")),
+        "broker_credentials": _credentials(settings.kafka),
+        "store": "memory://",
+        "datadir": str(_data_dir(settings)),
+        "web_bind": settings.web_host,  # never 0.0.0.0 by default: Faust's pages expose internals
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        **routes.faust_web_options(settings),
+        "topic_partitions": settings.topics.partitions,
+        "topic_replication_factor": settings.topics.replication,
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        # A static member: a worker restarted after a crash takes its partitions back without waiting for the
+        # dead member's session to expire; a worker that stops cleanly leaves on purpose (Pipeline.on_stop).
+        "consumer_group_instance_id": settings.member_name,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
+    }
+
+
+def _data_dir(settings: WorkerSettings) -> Path:
+    """Faust's working directory; Faust creates the last level only, so make its parents."""
+    path = (
+        Path(settings.data_dir) if settings.data_dir else Path(tempfile.gettempdir()) / "streamproc" / settings.app_id
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _credentials(kafka: KafkaConnection) -> Any:
+    kwargs = kafka.client_kwargs()
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kwargs.get("ssl_context"),
+        )
+    return kwargs.get("ssl_context")
+
 
 settings = WorkerSettings.from_env()
 registry = load_registry(settings.extra_datasets).qualified(settings.topics)

@@ -28,9 +28,9 @@ from devstack.bench.data import expected as expected_rows
 from devstack.bench.profile import top_self
 from devstack.bench.report import Report, Target
 from devstack.settings import REPO_ROOT, StackSettings
-from streamproc.datasets import Dataset
+from streamproc.datasets.model import Dataset
 from streamproc.datasets.registry import load_registry
-from streamproc.parsing import CsvFileParser, ValidRow
+from streamproc.ingest.parsing import CsvFileParser, ValidRow
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

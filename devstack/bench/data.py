@@ -12,7 +12,7 @@ import aioboto3
 from boto3.s3.transfer import TransferConfig
 from psycopg import sql
 
-from streamproc import samples
+from streamproc.datasets import samples
 
 _MULTIPART = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=16 << 20)
 

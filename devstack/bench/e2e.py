@@ -19,7 +19,7 @@ from devstack.bench.profile import Spy
 from devstack.deployment import Deployment, deployment
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 
 WARMUP_KEY = "misc/warmup.csv"  # a file no dataset claims: it proves bridge and worker run, and loads no row
 

@@ -24,11 +24,11 @@ from devstack.stack import Endpoints
 from streamproc.adapters import sink_sql
 from streamproc.adapters.postgres import Database
 from streamproc.adapters.row_store import RowStore
-from streamproc.datasets import Dataset
-from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import ObjectEvent
+from streamproc.contract.events import ObjectEvent
+from streamproc.datasets.model import Dataset
+from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.sink import SinkConsumer
 from streamproc.shared.delivery import Delivery
-from streamproc.sinks import SinkConsumer
 
 TopicPart = tuple[str, int]
 

@@ -12,8 +12,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from streamproc.adapters.postgres import Database, one
-from streamproc.events import FieldError, ObjectEvent
-from streamproc.ledger import PROCESSING, Checkpoint, Claim, Reject, SplitCounts, claim_verdict
+from streamproc.contract.events import FieldError, ObjectEvent
+from streamproc.ingest.ledger import PROCESSING, Checkpoint, Claim, Reject, SplitCounts, claim_verdict
 
 FINISH = """
 UPDATE ingest_files SET

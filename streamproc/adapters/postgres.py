@@ -12,7 +12,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from streamproc.adapters import sink_sql
-from streamproc.datasets import Dataset
+from streamproc.datasets.model import Dataset
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
 
 logger = logging.getLogger(__name__)

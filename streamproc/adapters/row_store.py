@@ -13,9 +13,9 @@ from psycopg.types.json import Jsonb
 from streamproc.adapters import sink_sql
 from streamproc.adapters.ledger_store import FINISH, reject_errors
 from streamproc.adapters.postgres import Database
-from streamproc.datasets import Dataset
-from streamproc.faults import Faults
-from streamproc.ledger import LoadBatch, RowRef, Version, count_fresh
+from streamproc.datasets.model import Dataset
+from streamproc.ingest.ledger import LoadBatch, RowRef, Version, count_fresh
+from streamproc.shared.faults import Faults
 
 
 class RowStore:

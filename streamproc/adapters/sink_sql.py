@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from streamproc.datasets import Dataset
+from streamproc.datasets.model import Dataset
 
 # Every stored row carries where it came from; the staging table has the same columns.
 PROVENANCE = (

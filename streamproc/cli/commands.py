@@ -6,7 +6,7 @@ import faust
 
 from streamproc.cli import gen, replay, reprocess, schema, status, tail, upload
 from streamproc.datasets.registry import Registry
-from streamproc.settings import WorkerSettings
+from streamproc.worker.settings import WorkerSettings
 
 
 def install(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:

@@ -11,10 +11,10 @@ import click
 import faust
 from faust.cli import option
 
-from streamproc import samples
 from streamproc.cli.base import OperatorCommand
+from streamproc.datasets import samples
 from streamproc.datasets.registry import Registry
-from streamproc.settings import WorkerSettings
+from streamproc.worker.settings import WorkerSettings
 
 DATASETS = ("pharmacy_claims", "audit_records")
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 import click
 
-from streamproc import replay
 from streamproc.cli.errors import BadUsage
+from streamproc.kafka import resets as replay
 
 T = TypeVar("T")
 

@@ -11,16 +11,16 @@ import click
 import faust
 from faust.cli import option
 
-from streamproc import replay as plans
-from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.cli import views
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage, NotFound, Refused
 from streamproc.cli.params import DATETIME, DURATION, PARTITIONS, reset_spec
 from streamproc.datasets.registry import Registry
-from streamproc.pipeline import sink_group
-from streamproc.settings import WorkerSettings
-from streamproc.topic_contract import UnknownTopicName, resolve_topic
+from streamproc.kafka import resets as plans
+from streamproc.kafka.groups import GroupAdmin
+from streamproc.topics.contract import UnknownTopicName, resolve_topic
+from streamproc.worker.pipeline import sink_group
+from streamproc.worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True)

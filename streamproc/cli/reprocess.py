@@ -19,12 +19,12 @@ from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import NotFound, Refused, Unavailable
 from streamproc.cli.params import S3_URL
 from streamproc.cli.status import ledger
+from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry
-from streamproc.events import ENCODER, ObjectEvent
-from streamproc.ledger import FINAL
-from streamproc.settings import WorkerSettings
+from streamproc.ingest.ledger import FINAL
+from streamproc.kafka.producer import Producer
 from streamproc.shared.delivery import NotDelivered
-from streamproc.shared.kafka import Producer
+from streamproc.worker.settings import WorkerSettings
 
 EVENT_NAME = "ObjectCreated:Reprocess"
 

@@ -10,12 +10,12 @@ import click
 import faust
 from faust.cli import argument, option
 
-from streamproc import topic_docs
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
 from streamproc.datasets.registry import Registry
-from streamproc.settings import WorkerSettings
-from streamproc.topic_contract import UnknownTopicName, pipeline_topics, resolve_topic
+from streamproc.topics import docs as topic_docs
+from streamproc.topics.contract import UnknownTopicName, pipeline_topics, resolve_topic
+from streamproc.worker.settings import WorkerSettings
 
 
 def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:

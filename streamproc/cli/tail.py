@@ -13,14 +13,14 @@ import click
 import faust
 from faust.cli import argument, option
 
-from streamproc.adapters.topic_reader import Event, TailReader
-from streamproc.cli import tailing
+from streamproc.cli import tail_format as tailing
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
 from streamproc.datasets.registry import Registry
-from streamproc.settings import WorkerSettings
+from streamproc.kafka.tail import Event, TailReader
 from streamproc.shared.partitioning import partition_for
-from streamproc.topic_contract import TopicRef, UnknownTopicName, resolve_topic
+from streamproc.topics.contract import TopicRef, UnknownTopicName, resolve_topic
+from streamproc.worker.settings import WorkerSettings
 
 DEFAULT_LIMIT = 10
 

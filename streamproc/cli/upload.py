@@ -11,12 +11,12 @@ import faust
 from faust.cli import argument, option
 
 from streamproc.adapters.drop_zone import MIB, DropZone
-from streamproc.cli import uploading
+from streamproc.cli import upload_plan as uploading
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage, NotFound, Refused
-from streamproc.cli.uploading import Progress, Upload, UploadPlan, human
+from streamproc.cli.upload_plan import Progress, Upload, UploadPlan, human
 from streamproc.datasets.registry import Registry
-from streamproc.settings import WorkerSettings
+from streamproc.worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True, kw_only=True)

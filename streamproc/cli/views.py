@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from streamproc import replay
+from streamproc.kafka import resets as replay
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Collection[int] = ()) -> list[str]:

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from streamproc.datasets import Column, Dataset
-from streamproc.datasets import _rules as rules
+from streamproc.datasets import rules
+from streamproc.datasets.model import Column, Dataset
 
 ACTIONS = ("CREATE", "READ", "UPDATE", "DELETE", "LOGIN", "LOGOUT", "EXPORT")
 OUTCOMES = ("SUCCESS", "FAILURE")

@@ -1,6 +1,6 @@
 """The fast path of row validation, compiled from a dataset's rules (pure).
 
-Each column is checked in its rule's cheapest exact form (`_spec.Exact`, `Memo` or `Call`): every Exact
+Each column is checked in its rule's cheapest exact form (`spec.Exact`, `Memo` or `Call`): every Exact
 column of a row is matched by one combined regex, Memo columns look their verdict up per distinct text,
 Call columns run their check. The fast path only ever *accepts*: a row it does not take goes to the
 authoritative slow path (`Layout.row`), which lists every broken rule. It accepts nothing the slow path
@@ -13,16 +13,14 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from streamproc.datasets._schema_guard import Guard, field_types, guard, implied, unconstrained
-from streamproc.datasets._spec import Call, Exact, Memo, Violation
-from streamproc.events import ENCODER
-
-if TYPE_CHECKING:
-    from streamproc.datasets import Dataset
+from streamproc.contract.events import ENCODER
+from streamproc.datasets.columns import Column, RowCheck
+from streamproc.datasets.schema_guard import Guard, field_types, guard, implied, unconstrained
+from streamproc.datasets.spec import Call, Exact, Memo, Violation
 
 SEP = "\x1f"  # joins a row's Exact fields for the combined regex; no Exact pattern matches it
 _CACHE_LIMIT = 4096
@@ -53,9 +51,14 @@ class _Verdicts(dict[str, Any]):
 class FastRows:
     """A dataset's compiled fast path: `encode(fields in column order)` -> (key, row JSON), or None."""
 
-    def __init__(self, dataset: Dataset) -> None:
-        columns = dataset.columns
-        self.dataset = dataset
+    def __init__(
+        self,
+        *,
+        columns: Sequence[Column],
+        row_type: type[msgspec.Struct],
+        key: str,
+        row_checks: Sequence[RowCheck],
+    ) -> None:
         self.index = {c.name: i for i, c in enumerate(columns)}
         self.optional = [i for i, c in enumerate(columns) if not c.required]
         self.required = frozenset(i for i, c in enumerate(columns) if c.required)
@@ -64,7 +67,7 @@ class FastRows:
         typed = {i: fast.typed or columns[i].rule.check for i, fast, _ in exact}
         self.prepares = [(i, fast.prepare) for i, fast, _ in exact if fast.prepare is not None]
         self.accepts = [(i, fast.accept) for i, fast, _ in exact if fast.accept is not None]
-        types = field_types(dataset.row_type)
+        types = field_types(row_type)
         schema = {c.name: None if unconstrained(types[c.name]) else guard(types[c.name]) for c in columns}
         self.memos = [
             (i, _Verdicts(c.rule.check, schema[c.name])) for i, c in enumerate(columns) if isinstance(c.rule.fast, Memo)
@@ -76,13 +79,13 @@ class FastRows:
         ]
         self.regex = re.compile(SEP.join(f"(?:{f.pattern})" if req else f"(?:{f.pattern})?" for _, f, req in exact))
         self.exact_fields = _picker([i for i, _, _ in exact])
-        self.key_index = self.index[dataset.natural_key]
+        self.key_index = self.index[key]
         self.row_checks = [
             (check, [(name, self.index[name], typed.get(self.index[name])) for name in check.reads])
-            for check in dataset.row_checks
+            for check in row_checks
         ]
         # Encodes like the row type (same field names, same order); values are what the checks return.
-        self.wire = msgspec.defstruct(f"{dataset.row_type.__name__}Wire", [(c.name, object) for c in columns])
+        self.wire = msgspec.defstruct(f"{row_type.__name__}Wire", [(c.name, object) for c in columns])
 
     def encode(self, fields: Sequence[str]) -> tuple[bytes, bytes] | None:
         """The row's key and JSON when the fast path accepts every field; None sends it to the slow path."""

@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from streamproc.datasets import Column, Dataset, RowCheck
-from streamproc.datasets import _rules as rules
-from streamproc.events import FieldError
+from streamproc.contract.events import FieldError
+from streamproc.datasets import rules
+from streamproc.datasets.model import Column, Dataset, RowCheck
 
 _NPI = Meta(pattern="^[0-9]{10}$", description="10 digits with a valid NPI check digit (Luhn over 80840 + 9 digits)")
 _MONEY = Meta(description="decimal >= 0, at most 2 decimal places, numeric(12,2)")

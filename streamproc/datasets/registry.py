@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from types import ModuleType
 
 import streamproc.datasets as package
-from streamproc.datasets import Dataset
+from streamproc.datasets.model import Dataset
 from streamproc.shared.settings import TopicSettings
 
 

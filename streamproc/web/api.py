@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from streamproc.ledger import FINAL
+from streamproc.ingest.ledger import FINAL
 from streamproc.web.health import Check
 from streamproc.web.lag import LagProblem, PartitionLag
 

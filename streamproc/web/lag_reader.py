@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from streamproc import replay
-from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.datasets.registry import Registry
-from streamproc.pipeline import sink_group
-from streamproc.settings import WorkerSettings
+from streamproc.kafka import resets as replay
+from streamproc.kafka.groups import GroupAdmin
 from streamproc.web.lag import LagProblem, PartitionLag, Watched
+from streamproc.worker.pipeline import sink_group
+from streamproc.worker.settings import WorkerSettings
 
 
 def watched_groups(settings: WorkerSettings, registry: Registry) -> list[Watched]:

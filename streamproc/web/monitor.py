@@ -14,14 +14,12 @@ from typing import Any
 
 from mode import Service
 
-from streamproc import replay
 from streamproc.adapters.bridge_health import BridgeHealth
-from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.adapters.ledger_reader import LedgerReader
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets.registry import Registry
-from streamproc.pipeline import Pipeline
-from streamproc.settings import WorkerSettings
+from streamproc.kafka import resets as replay
+from streamproc.kafka.groups import GroupAdmin
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
 from streamproc.web.health import (
@@ -41,6 +39,8 @@ from streamproc.web.health import (
 from streamproc.web.lag import LagProblem, PartitionLag
 from streamproc.web.lag_reader import kafka_answers, read_lag, watched_groups
 from streamproc.web.throughput import Throughput, TopicRate
+from streamproc.worker.pipeline import Pipeline
+from streamproc.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 

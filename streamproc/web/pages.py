@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from streamproc.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
+from streamproc.ingest.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
 from streamproc.web.api import errors_json, reconciled
 from streamproc.web.health import Check
 from streamproc.web.html import (

@@ -10,10 +10,10 @@ import faust.web
 from aiohttp import web
 
 from streamproc.datasets.registry import Registry
-from streamproc.pipeline import Pipeline
-from streamproc.settings import WorkerSettings
 from streamproc.web.monitor import Monitor
 from streamproc.web.views import Handler, Views
+from streamproc.worker.pipeline import Pipeline
+from streamproc.worker.settings import WorkerSettings
 
 
 def faust_web_options(settings: WorkerSettings) -> dict[str, Any]:

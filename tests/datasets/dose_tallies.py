@@ -8,8 +8,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from streamproc.datasets import Column, Dataset
-from streamproc.datasets import _rules as rules
+from streamproc.datasets import rules
+from streamproc.datasets.model import Column, Dataset
 
 
 class DoseTally(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

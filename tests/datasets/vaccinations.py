@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from streamproc.datasets import Column, Dataset
-from streamproc.datasets import _rules as rules
+from streamproc.datasets import rules
+from streamproc.datasets.model import Column, Dataset
 
 SITES = ("LEFT_ARM", "RIGHT_ARM", "LEFT_THIGH", "RIGHT_THIGH", "ORAL", "NASAL")
 

@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from streamproc.adapters.kafka_groups import GroupAdmin
-from streamproc.adapters.topic_reader import TailReader
-from streamproc.replay import UnknownGroup
+from streamproc.kafka.groups import GroupAdmin
+from streamproc.kafka.resets import UnknownGroup
+from streamproc.kafka.tail import TailReader
 from streamproc.shared.settings import KafkaConnection
 
 PATIENCE = 180.0  # upper bound for the real processes on a busy machine; a healthy run takes a fraction

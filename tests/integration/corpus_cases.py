@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamproc import samples
+from streamproc.datasets import samples
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 CLAIM_HEADER = ",".join(samples.CLAIM_HEADER)

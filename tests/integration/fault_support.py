@@ -21,7 +21,7 @@ from devstack.postgres import Postgres
 from devstack.process import free_port, wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc.shared.kafka import TopicReader
+from streamproc.kafka.reader import TopicReader
 from streamproc.shared.settings import KafkaConnection
 
 ROWS = 20_000

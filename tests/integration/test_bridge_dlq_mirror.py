@@ -13,8 +13,8 @@ from bridge.dlq_mirror import DlqMirror
 from bridge.messages import SQS_MAX_BYTES, encode
 from bridge.relay import Relay, bridge_topics
 from devstack.stack import Endpoints
-from streamproc.events import DEAD_LETTER_DECODER, DeadLetter
-from streamproc.shared.kafka import ensure_topics
+from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter
+from streamproc.kafka.admin import ensure_topics
 from tests.integration.test_bridge_support import (
     bridge_settings,
     consume,

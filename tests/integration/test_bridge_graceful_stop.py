@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bridge.messages import decode_body
 from devstack.stack import Endpoints
-from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
-from streamproc.shared.deadletters import fingerprint
+from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
+from streamproc.shared.phi import fingerprint
 from tests.integration.test_bridge_support import (
     PATIENCE,
     bridge_env,

@@ -15,7 +15,7 @@ from devstack.kafka import Kafka
 from devstack.process import wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc.events import OBJECT_EVENT_DECODER
+from streamproc.contract.events import OBJECT_EVENT_DECODER
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.test_bridge_support import (
     bridge_settings,

@@ -9,7 +9,7 @@ import aioboto3
 
 from bridge.relay import Relay
 from devstack.stack import Endpoints
-from streamproc.events import OBJECT_EVENT_DECODER
+from streamproc.contract.events import OBJECT_EVENT_DECODER
 from tests.integration.test_bridge_support import (
     bridge_settings,
     consume,

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.cli_support import cli, wait_caught_up
 

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
-from streamproc import samples
-from streamproc.adapters.kafka_groups import GroupAdmin
-from streamproc.shared.kafka import TopicSpec, ensure_topics
+from streamproc.datasets import samples
+from streamproc.kafka.admin import TopicSpec, ensure_topics
+from streamproc.kafka.groups import GroupAdmin
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.cli_support import cli, committed, fingerprint, kafka_tool, wait_caught_up, wait_members
 

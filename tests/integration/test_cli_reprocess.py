@@ -10,7 +10,7 @@ import aioboto3
 
 from devstack.deployment import FINAL, Deployment, deployment
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.cli_support import (
     cli,

@@ -19,9 +19,9 @@ from psycopg import sql
 from bridge.relay import Relay
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
+from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
 from streamproc.datasets.registry import load_registry
-from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
-from streamproc.file_rejections import FileRejected
+from streamproc.ingest.rejections import FileRejected
 from tests.integration.corpus_cases import (
     FILE_CASES,
     MEMBER_ID,

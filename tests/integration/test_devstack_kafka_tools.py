@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.kafka_tools import with_bootstrap
 from devstack.stack import Endpoints
-from streamproc.adapters.kafka_groups import GroupAdmin
+from streamproc.kafka.groups import GroupAdmin
 from streamproc.shared.settings import KafkaConnection
 
 REPO = Path(__file__).resolve().parents[2]

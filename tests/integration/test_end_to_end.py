@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devstack.deployment import deployment
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 
 
 async def test_uploads_flow_through_bridge_and_worker_into_postgres(

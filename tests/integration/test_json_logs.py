@@ -13,7 +13,7 @@ import aioboto3
 
 from devstack.deployment import deployment
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 
 FIELDS = {"time", "level", "logger", "message"}
 # /proc/net/tcp{,6} local addresses: 127.0.0.1, ::1 and ::ffff:127.0.0.1, as the kernel writes them.

@@ -11,8 +11,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.stack import Endpoints
-from streamproc.adapters.kafka_groups import GroupAdmin
-from streamproc.replay import (
+from streamproc.kafka.admin import TopicSpec, ensure_topics
+from streamproc.kafka.groups import GroupAdmin
+from streamproc.kafka.resets import (
     ByDuration,
     GroupHasActiveMembers,
     ResetSpec,
@@ -25,7 +26,6 @@ from streamproc.replay import (
     UnknownTopic,
     plan_reset,
 )
-from streamproc.shared.kafka import TopicSpec, ensure_topics
 from streamproc.shared.settings import KafkaConnection
 
 RECORDS = 10  # per partition; record i has the timestamp BASE + i minutes

@@ -15,7 +15,7 @@ import aioboto3
 from devstack.deployment import Deployment, deployment
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 
 MARKER = re.compile(r"(PHI|UNRECOG|HEADLESS|MALFORMED)[A-Z]*\d+Z", re.IGNORECASE)  # headers are lower-cased
 

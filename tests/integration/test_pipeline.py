@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
-from streamproc import samples
-from streamproc.events import DEAD_LETTER_DECODER, DeadLetter
+from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter
+from streamproc.datasets import samples
 from tests.datasets import vaccinations
 
 CLAIM_HEADER = ",".join(samples.CLAIM_HEADER)

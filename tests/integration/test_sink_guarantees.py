@@ -10,15 +10,15 @@ from typing import Any
 
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
-from streamproc import samples
-from streamproc.adapters.kafka_groups import GroupAdmin
 from streamproc.adapters.row_store import RowStore
-from streamproc.datasets import Dataset
-from streamproc.events import ENCODER
-from streamproc.fanout import Position
-from streamproc.ledger import LoadBatch, RowRef
-from streamproc.replay import ToEarliest, plan_reset
-from streamproc.sinks import SinkConsumer
+from streamproc.contract.events import ENCODER
+from streamproc.datasets import samples
+from streamproc.datasets.model import Dataset
+from streamproc.ingest.ledger import LoadBatch, RowRef
+from streamproc.ingest.sink import SinkConsumer
+from streamproc.ingest.split_context import Position
+from streamproc.kafka.groups import GroupAdmin
+from streamproc.kafka.resets import ToEarliest, plan_reset
 from tests.integration.test_bridge_support import eventually, topic_size
 
 CHECKSUM = (

@@ -15,9 +15,9 @@ from devstack.postgres import Postgres
 from devstack.process import free_port, wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc import samples
 from streamproc.adapters.ledger_reader import LedgerReader
-from streamproc.sinks import SinkConsumer
+from streamproc.datasets import samples
+from streamproc.ingest.sink import SinkConsumer
 from streamproc.web.health import SinkState, sinks_check
 from tests.integration.test_bridge_support import eventually
 

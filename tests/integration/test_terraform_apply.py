@@ -21,7 +21,7 @@ from devstack.process import free_port, port_open, spawn, stop, wait_for
 from devstack.provision import AwsEndpoint, Provisioned
 from devstack.settings import AwsNames
 from devstack.stack import Endpoints
-from streamproc.events import OBJECT_EVENT_DECODER
+from streamproc.contract.events import OBJECT_EVENT_DECODER
 from tests.integration.test_bridge_support import consume, eventually
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 from tests.integration.web_support import WebDeployment, web_deployment
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ from devstack.postgres import Postgres
 from devstack.process import free_port, wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.contract.events import Provenance, event_envelope
+from streamproc.datasets import samples
 from streamproc.datasets.registry import load_registry
-from streamproc.events import Provenance, event_envelope
-from streamproc.parsing import CsvFileParser, ValidRow
+from streamproc.ingest.parsing import CsvFileParser, ValidRow
 from streamproc.shared.settings import TopicSettings
 from tests.integration.web_support import WebDeployment, eventually, web_deployment
 

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Endpoints
-from streamproc import samples
+from streamproc.datasets import samples
 from tests.integration.web_support import WebDeployment, eventually, web_deployment
 
 

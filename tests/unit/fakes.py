@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamproc.datasets import Dataset
-from streamproc.events import ObjectEvent
-from streamproc.ledger import (
+from streamproc.contract.events import ObjectEvent
+from streamproc.datasets.model import Dataset
+from streamproc.ingest.ledger import (
     COMPLETED,
     FAILED,
     PARTIAL,
@@ -23,7 +23,7 @@ from streamproc.ledger import (
     SplitCounts,
     claim_verdict,
 )
-from streamproc.ports import TopicPart
+from streamproc.ingest.ports import TopicPart
 from streamproc.shared.delivery import Delivery
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
 

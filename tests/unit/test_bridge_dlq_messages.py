@@ -17,7 +17,7 @@ from bridge.messages import (
     dlq_message,
     encode,
 )
-from streamproc.events import DeadLetter, FieldError
+from streamproc.contract.events import DeadLetter, FieldError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from bridge.messages import (
     encode,
     truncate_utf8,
 )
-from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, ObjectEvent
+from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, ObjectEvent
 
 
 def record(key: str = "pharmacy_claim.csv", event: str = "ObjectCreated:Put", **obj: Any) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from dataclasses import replace
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings
 from bridge.sqs import Received
-from streamproc.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
+from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
+from streamproc.kafka.errors import KafkaUnavailable
+from streamproc.kafka.producer import OutRecord
 from streamproc.shared.delivery import Verdict
-from streamproc.shared.kafka import KafkaUnavailable, OutRecord
 from streamproc.shared.settings import TopicSettings
 from tests.unit.fakes import until
 

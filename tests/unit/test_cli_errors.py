@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streamproc import replay
 from streamproc.adapters.postgres import DatabaseUnavailable
 from streamproc.cli.errors import INTERRUPTED, REFUSED, UNAVAILABLE, USAGE, BadUsage, NotFound, Refused, exit_code_for
+from streamproc.kafka import resets as replay
 from streamproc.shared.settings import SettingsError
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import click
 import pytest
 
-from streamproc import replay
 from streamproc.cli.errors import USAGE, BadUsage
 from streamproc.cli.params import (
     DATETIME,
@@ -20,6 +19,7 @@ from streamproc.cli.params import (
     parse_s3_url,
     reset_spec,
 )
+from streamproc.kafka import resets as replay
 
 
 def test_an_s3_url_splits_into_bucket_and_key_with_escapes_decoded() -> None:

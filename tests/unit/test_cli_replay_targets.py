@@ -7,7 +7,7 @@ import pytest
 from streamproc.cli.errors import BadUsage
 from streamproc.cli.replay import Target, targets
 from streamproc.datasets.registry import load_registry
-from streamproc.settings import WorkerSettings
+from streamproc.worker.settings import WorkerSettings
 
 SETTINGS = WorkerSettings.from_env({"STREAMPROC_APP_ID": "app", "STREAMPROC_TOPIC_NAMESPACE": "ns."})
 REGISTRY = load_registry().qualified(SETTINGS.topics)

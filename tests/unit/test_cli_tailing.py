@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from streamproc.cli import tailing
+from streamproc.cli import tail_format as tailing
+from streamproc.contract.events import ENCODER, ObjectEvent, Provenance
 from streamproc.datasets.registry import load_registry
-from streamproc.events import ENCODER, ObjectEvent, Provenance
 from streamproc.shared.settings import TopicSettings
-from streamproc.topic_contract import resolve_topic
+from streamproc.topics.contract import resolve_topic
 
 REGISTRY = load_registry()
 TOPICS = TopicSettings()

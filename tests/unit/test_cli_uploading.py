@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamproc.cli.uploading import Progress, human, normalise_prefix, parts, plan_uploads, repeated_keys
+from streamproc.cli.upload_plan import Progress, human, normalise_prefix, parts, plan_uploads, repeated_keys
 
 
 def files(root: Path, *names: str) -> None:

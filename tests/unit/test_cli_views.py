@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from streamproc import replay
 from streamproc.cli import views
+from streamproc.kafka import resets as replay
 
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
 

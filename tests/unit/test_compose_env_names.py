@@ -12,7 +12,7 @@ from bridge.settings import load as load_bridge_settings
 from devstack.provision import AwsEndpoint, Provisioned
 from devstack.settings import REPO_ROOT
 from devstack.stack import Endpoints
-from streamproc.settings import WorkerSettings
+from streamproc.worker.settings import WorkerSettings
 from tests.unit.test_compose_schema import environment
 
 T = TypeVar("T")

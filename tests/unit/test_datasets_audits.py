@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streamproc.datasets.audit_records import DATASET, AuditRecord
-from streamproc.events import schema_for
+from streamproc.topics.contract import schema_for
 
 
 def good_audit(**overrides: str) -> dict[str, str]:

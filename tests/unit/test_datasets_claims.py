@@ -8,9 +8,10 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from streamproc.datasets import Dataset
+from streamproc.contract.events import ENCODER, FieldError, Provenance, RowEvent
+from streamproc.datasets.model import Dataset
 from streamproc.datasets.pharmacy_claims import DATASET, PharmacyClaim
-from streamproc.events import ENCODER, FieldError, Provenance, RowEvent, schema_for
+from streamproc.topics.contract import schema_for
 from tests.unit.test_parsing_volume import good_claim
 
 

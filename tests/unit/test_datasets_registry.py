@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.parsing import CsvFileParser, ValidRow
+from streamproc.ingest.parsing import CsvFileParser, ValidRow
 from tests.datasets import vaccinations
 from tests.unit.test_parsing_volume import CLAIM_COLUMNS
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from streamproc import samples
+from streamproc.contract.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
+from streamproc.datasets import samples
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
-from streamproc.fanout import FanOut, Position, SplitPolicy
-from streamproc.ledger import COMPLETED, PARTIAL
+from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.fanout import FanOut
+from streamproc.ingest.ledger import COMPLETED, PARTIAL
+from streamproc.ingest.split_context import Position, SplitPolicy
 from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
 
 REGISTRY: Registry = load_registry()

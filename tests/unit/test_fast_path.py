@@ -11,11 +11,11 @@ import msgspec
 import pytest
 from msgspec import Meta
 
-from streamproc import samples
-from streamproc.datasets import Column, Dataset, Layout, ValidRow
-from streamproc.datasets._spec import Exact, Rule, Violation
+from streamproc.datasets import samples
+from streamproc.datasets.model import Column, Dataset, Layout, ValidRow
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.parsing import AUDIT_EVERY, CsvFileParser
+from streamproc.datasets.spec import Exact, Rule, Violation
+from streamproc.ingest.parsing import AUDIT_EVERY, CsvFileParser
 
 REGISTRY = load_registry()
 

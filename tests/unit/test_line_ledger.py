@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from streamproc.datasets.registry import load_registry
-from streamproc.ledger import count_fresh
-from streamproc.sink_batch import Decoded, load_batch
+from streamproc.ingest.ledger import count_fresh
+from streamproc.ingest.sink_batch import Decoded, load_batch
 
 CLAIMS = load_registry().by_name("pharmacy_claims")
 

@@ -10,9 +10,9 @@ import pytest
 
 from streamproc.datasets.pharmacy_claims import PharmacyClaim
 from streamproc.datasets.registry import load_registry
-from streamproc.file_rejections import BadHeader, EmptyObject, FileRejected, MissingColumns, NoHeader, UnknownDataset
-from streamproc.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
-from streamproc.shared.deadletters import UNMAPPED_ROW
+from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
+from streamproc.ingest.rejections import BadHeader, EmptyObject, FileRejected, MissingColumns, NoHeader, UnknownDataset
+from streamproc.shared.phi import UNMAPPED_ROW
 from tests.unit.test_parsing_volume import CLAIM_COLUMNS, good_claim
 
 REGISTRY = load_registry()

@@ -9,11 +9,11 @@ from typing import Annotated
 import msgspec
 import pytest
 
-from streamproc.datasets import Column, Dataset
-from streamproc.datasets import _rules as rules
+from streamproc.datasets import rules
+from streamproc.datasets.model import Column, Dataset
 from streamproc.datasets.registry import Registry, load_registry
-from streamproc.file_rejections import BadGzip, BadHeader, EmptyObject
-from streamproc.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
+from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
+from streamproc.ingest.rejections import BadGzip, BadHeader, EmptyObject
 from tests.unit.test_parsing import HOSTILE, claims_file, lines_and_kinds, parse, row
 
 REGISTRY = load_registry()

@@ -10,7 +10,7 @@ import time
 import tracemalloc
 
 from streamproc.datasets.registry import load_registry
-from streamproc.parsing import CsvFileParser, RejectedRow, ValidRow
+from streamproc.ingest.parsing import CsvFileParser, RejectedRow, ValidRow
 
 CLAIM_COLUMNS = [
     *("claim_id", "member_id", "rx_number", "fill_date", "ndc", "drug_name", "quantity", "days_supply"),

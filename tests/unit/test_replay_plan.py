@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamproc.replay import (
+from streamproc.kafka.resets import (
     ByDuration,
     GroupDescription,
     GroupHasActiveMembers,
@@ -147,7 +147,7 @@ def test_the_active_members_error_names_each_member_and_is_terminal() -> None:
 
 
 def test_importing_the_replay_planner_loads_no_kafka_client() -> None:
-    probe = "import json, sys, streamproc.replay; print(json.dumps(sorted(sys.modules)))"
+    probe = "import json, sys, streamproc.kafka.resets; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=Path(__file__).resolve().parents[2],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamproc.datasets import _rules as rules
-from streamproc.datasets._rules import Rule, Violation
+from streamproc.datasets import rules
+from streamproc.datasets.rules import Rule, Violation
 
 
 def fullwidth(text: str) -> str:

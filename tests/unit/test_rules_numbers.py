@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from streamproc.datasets import _rules as rules
-from streamproc.datasets._rules import Rule, Violation
+from streamproc.datasets import rules
+from streamproc.datasets.rules import Rule, Violation
 
 MONEY = rules.decimal(scale=2, precision=12, sign="non_negative")
 QUANTITY = rules.decimal(scale=3, precision=12, sign="positive")

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from streamproc.datasets import _rules as rules
-from streamproc.datasets._rules import Rule, Violation
+from streamproc.datasets import rules
+from streamproc.datasets.rules import Rule, Violation
 
 # 2024-03-10 12:00 UTC: so today + 1 day is 2024-03-11.
 NOON_MARCH_10 = datetime(2024, 3, 10, 12, tzinfo=UTC).timestamp()

@@ -12,17 +12,17 @@ import pytest
 
 from bridge.settings import load as load_bridge
 from streamproc.__main__ import without_banner
-from streamproc.settings import WorkerSettings
 from streamproc.shared.errors import TerminalError
 from streamproc.shared.logs import JsonLines, SafeExceptions, install_log_format, json_logging_config
 from streamproc.shared.settings import SettingsError
+from streamproc.worker.settings import WorkerSettings
 
 VALUE = "PHI-M0000001"  # what a driver's message may quote
 
 
 def record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
     info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    return logging.LogRecord("streamproc.sinks", logging.WARNING, __file__, 1, message, args, info)
+    return logging.LogRecord("streamproc.ingest.sink", logging.WARNING, __file__, 1, message, args, info)
 
 
 def driver_error() -> None:
@@ -53,7 +53,7 @@ def test_a_record_is_one_line_of_ascii_json_with_time_level_logger_and_message()
     assert parsed == {
         "time": parsed["time"],
         "level": "WARNING",
-        "logger": "streamproc.sinks",
+        "logger": "streamproc.ingest.sink",
         "message": "s3://b/k\r\n\u2028\x1b[31m é: split done, 3 rows",
     }
     assert parsed["time"].endswith("+00:00")

@@ -7,8 +7,8 @@ import pytest
 
 from bridge.settings import BridgeSettings
 from bridge.settings import load as load_bridge
-from streamproc.settings import WorkerSettings
 from streamproc.shared.settings import AwsSettings, KafkaConnection
+from streamproc.worker.settings import WorkerSettings
 
 SASL_PASSWORD = "sasl-Pa55word-0001"
 AWS_SECRET = "aws-SecretKey-0002/+xyz"

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from streamproc import samples
+from streamproc.contract.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, Provenance
+from streamproc.datasets import samples
 from streamproc.datasets.registry import load_registry
-from streamproc.deadletter_writer import DeadLetterWriter
-from streamproc.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, Provenance
-from streamproc.parsing import CsvFileParser, ValidRow
-from streamproc.shared.kafka.errors import CommitRejected
-from streamproc.sinks import SinkConsumer, keep_running
+from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.parsing import CsvFileParser, ValidRow
+from streamproc.ingest.sink import SinkConsumer, keep_running
+from streamproc.kafka.errors import CommitRejected
 from tests.unit.fakes import FakeProducer, FakeRecord, FakeSinkStore, FakeSource, Unavailable, until
 
 REGISTRY = load_registry()

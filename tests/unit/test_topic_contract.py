@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from streamproc import topic_docs
 from streamproc.datasets.registry import load_registry
 from streamproc.shared.settings import TopicSettings
-from streamproc.topic_contract import UnknownTopicName, pipeline_topics, resolve_topic
+from streamproc.topics import docs as topic_docs
+from streamproc.topics.contract import UnknownTopicName, pipeline_topics, resolve_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry()

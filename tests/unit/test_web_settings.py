@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.settings import load as load_bridge
-from streamproc.settings import WorkerSettings
 from streamproc.shared.settings import SettingsError
+from streamproc.worker.settings import WorkerSettings
 
 
 def test_the_worker_web_defaults_are_loopback_with_faust_tables_and_router_off() -> None:

@@ -1,4 +1,4 @@
--- Lines loaded per file version and Kafka partition, as a high-water mark (see streamproc/ledger.py,
+-- Lines loaded per file version and Kafka partition, as a high-water mark (see streamproc/ingest/ledger.py,
 -- count_fresh): a line is counted once however often it is produced, at the cost of one row per
 -- (file, partition) instead of one row per line.
 CREATE TABLE IF NOT EXISTS ingest_file_progress (

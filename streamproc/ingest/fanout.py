@@ -1,0 +1,170 @@
+"""Fan-out of one object event: stream the file, validate rows, emit row events and dead letters, keep the ledger.
+
+`FanOut.handle` never raises (Faust acks an event even when the agent raises): a terminal error fails
+the file with a dead letter; transient errors are retried in place at their own grain: a ledger call
+is repeated, a broken S3 stream is read again without emitting a line twice, records Kafka did not
+take are sent again, and records handed over but not yet acknowledged are awaited, never re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TypeVar
+
+import msgspec
+
+from streamproc.contract import deadletters
+from streamproc.contract.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
+from streamproc.datasets.registry import Registry
+from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.ledger import FAILED, Claim, SplitCounts
+from streamproc.ingest.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
+from streamproc.ingest.rejections import FileRejected
+from streamproc.ingest.split import Split
+from streamproc.ingest.split_context import Position, SplitContext, SplitPolicy
+from streamproc.shared.errors import StreamprocError, TerminalError
+from streamproc.shared.logs import describe
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class FanOut:
+    """Turns object events into row events; never raises (terminal errors become dead letters)."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        ledger: FileLedger,
+        store: ObjectStore,
+        producer: RecordProducer,
+        reader: TopicSource,
+        letters: DeadLetterWriter,
+        policy: SplitPolicy,
+    ) -> None:
+        self.context = SplitContext(
+            registry=registry, ledger=ledger, store=store, producer=producer, reader=reader, letters=letters,
+            policy=policy,
+        )  # fmt: skip
+        self.ledger = ledger
+        self.letters = letters
+        self.policy = policy
+        self.stats = self.context.stats
+        self.retry = self.context.retry
+
+    async def handle(self, raw: bytes, where: Position) -> None:
+        """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
+        try:
+            event = OBJECT_EVENT_DECODER.decode(raw)
+        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError too; deep nesting recurses
+            logger.warning("undecodable object event at %s/%d@%d", where.topic, where.partition, where.offset)
+            letter = deadletters.unparsed(
+                stage="split",
+                body=raw,
+                reason=f"undecodable object event: {exc}",
+                error_class=type(exc).__name__,
+                source=(where.topic, where.partition, where.offset),
+            )
+            await self._write_letter_or_log(letter)
+            return
+        file_id: int | None = None
+        try:
+            claim = await self._claim(event)
+            if claim.skipped is not None:
+                self.stats.duplicates += 1
+                logger.info("s3://%s/%s: event skipped: %s", event.bucket, event.key, claim.skipped)
+                return
+            file_id = claim.file_id
+            await self._split(event, claim)
+        except Exception as exc:
+            # A bug or an unexpected terminal error: the event is acked by Faust anyway, so say it loudly.
+            logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
+            await self._fail_unexpected(event, exc, file_id)
+
+    async def _claim(self, event: ObjectEvent) -> Claim:
+        """The ledger's claim; while another live worker splits this version, wait (bounded by the lease)."""
+        owner, lease, where = self.policy.owner, self.policy.lease, f"s3://{event.bucket}/{event.key}"
+        while True:
+            claim = await self.retry(lambda: self.ledger.claim(event, owner, lease), f"ledger {where}")
+            if not claim.wait:
+                return claim
+            logger.info("%s: another worker is splitting it; waiting for it to finish or its claim to lapse", where)
+            await asyncio.sleep(claim.wait)
+
+    async def _split(self, event: ObjectEvent, claim: Claim) -> None:
+        resumed = f", resuming after line {claim.resume.line}" if claim.resume else ""
+        logger.info("s3://%s/%s: split starts, attempt %d%s", event.bucket, event.key, claim.attempt, resumed)
+        split = Split(self.context, event, claim)
+        try:
+            parser = await split.run()
+        except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
+            await split.settle()
+            await self._fail(claim.file_id, event, split.counts(), exc)
+            return
+        except asyncio.CancelledError:  # the worker stops mid-file: let the next owner resume at once
+            await asyncio.shield(self._release(claim.file_id))
+            raise
+        finally:
+            split.stop_heartbeat()
+        counts = split.counts(parser)
+        status = await self.retry(lambda: self.ledger.finish_split(claim.file_id, counts), "ledger finish")
+        self.stats.files += 1
+        self.stats.finished(status)
+        logger.info(
+            "s3://%s/%s: split done, %s, dataset %s, %d rows read, %d valid, %d rejected",
+            event.bucket, event.key, status, counts.dataset or "-", counts.rows_read, counts.rows_valid,
+            counts.rows_rejected,
+        )  # fmt: skip
+
+    async def _fail(self, file_id: int, event: ObjectEvent, counts: SplitCounts, exc: Exception) -> None:
+        reason = exc.reason if isinstance(exc, FileRejected) else str(exc)
+        error_class = exc.error_class if isinstance(exc, FileRejected) else type(exc).__name__
+        letter = deadletters.file_failed(
+            bucket=event.bucket,
+            key=event.key,
+            version=event.version,
+            dataset=counts.dataset,
+            reason=reason,
+            error_class=error_class,
+        )
+        await self.letters.write([letter])
+        self.stats.dead_letters += 1
+        await self.retry(lambda: self.ledger.fail_file(file_id, reason, counts), "ledger fail")
+        self.stats.files_failed += 1
+        self.stats.finished(FAILED)
+        logger.warning("s3://%s/%s: FAILED (%s)", event.bucket, event.key, error_class)
+
+    async def _fail_unexpected(self, event: ObjectEvent, exc: Exception, file_id: int | None) -> None:
+        reason = f"unexpected error while ingesting: {describe(exc)}"
+        letter = deadletters.file_failed(
+            bucket=event.bucket,
+            key=event.key,
+            version=event.version,
+            dataset=None,
+            reason=reason,
+            error_class=type(exc).__name__,
+        )
+        try:
+            await self.letters.write([letter])
+            if file_id is not None:
+                await self.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
+        except Exception:
+            logger.exception("s3://%s/%s: could not record the failure", event.bucket, event.key)
+        self.stats.files_failed += 1
+        self.stats.finished(FAILED)
+
+    async def _release(self, file_id: int) -> None:
+        try:
+            await self.ledger.release(file_id, self.policy.owner)
+        except StreamprocError as exc:
+            logger.warning("could not release the claim on file %d (%s); it lapses after the lease", file_id, exc)
+
+    async def _write_letter_or_log(self, letter: DeadLetter) -> None:
+        try:
+            await self.letters.write([letter])
+            self.stats.dead_letters += 1
+        except Exception:
+            logger.exception("could not write a dead letter for %s", letter.message_key)

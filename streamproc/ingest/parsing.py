@@ -1,0 +1,291 @@
+"""CSV object -> validated rows and rejects, fed in byte chunks; memory stays flat whatever the file size."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import zlib
+from collections.abc import Iterator
+from itertools import chain, islice
+from typing import Final, TypeAlias
+
+from streamproc.datasets.model import UNDECODABLE, Dataset, Layout, RejectedRow, ValidRow
+from streamproc.datasets.registry import Registry
+from streamproc.ingest import rejections as refused
+
+__all__ = ["AUDIT_EVERY", "CsvFileParser", "Parsed", "RejectedRow", "ValidRow"]  # the rows are the datasets'
+
+BOM: Final = b"\xef\xbb\xbf"
+MAX_RECORD_BYTES: Final = 1 << 20  # a longer record is rejected without being held in memory
+AUDIT_EVERY: Final = 1000  # one fast-path row in this many is also validated by the slow path and compared
+_STEP: Final = 1 << 18  # bytes inflated or parsed at a time, whatever the chunk size
+
+Parsed: TypeAlias = ValidRow | RejectedRow
+logger = logging.getLogger(__name__)
+
+
+class _NeedMore(Exception):
+    """Raised into the csv reader when the lines at hand end inside a record."""
+
+
+def _need_more() -> str:
+    raise _NeedMore
+
+
+class CsvFileParser:
+    """One object's bytes in, parsed rows out. Feed chunks in order, then close; refused.FileRejected ends the file."""
+
+    def __init__(self, registry: Registry, key: str, gzip: bool, *, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+        self.registry = registry
+        self.key = key
+        self.max_record_bytes = max_record_bytes
+        self.dataset: Dataset | None = None  # known once the header is read
+        self.unknown_columns: tuple[str, ...] = ()
+        self.rows_read = self.rows_valid = self.rows_rejected = 0
+        self._inflater = zlib.decompressobj(wbits=31) if gzip else None
+        self._member_open = False  # inside a gzip member that has not ended yet
+        self._head: bytes | None = b""  # the first bytes, until we know whether they are a BOM
+        self._seen_bytes = False
+        self._pending: list[bytes] = []  # from the start of the first unparsed record
+        self._pending_size = 0
+        self._retry_size = 0  # an incomplete record is parsed again once pending doubles
+        self._line = 1  # physical line number of the first pending byte
+        self._skipping = self._skip_odd = False  # inside a rejected record; its quote parity so far
+        self._layout: Layout | None = None
+        self._fast = True  # the fast path is on until an audit finds it disagreeing with the slow path
+        self._audit_in = AUDIT_EVERY
+        self._failed: refused.FileRejected | None = None
+        self._closed = False
+
+    def feed(self, chunk: bytes) -> list[Parsed]:
+        """The rows whose records end in this chunk."""
+        self._check_usable()
+        out: list[Parsed] = []
+        try:
+            for data in self._inflate(chunk):
+                for start in range(0, len(data), _STEP):
+                    out.extend(self._ingest(data[start : start + _STEP]))
+        except refused.FileRejected as exc:
+            self._failed = exc
+            raise
+        return out
+
+    def close(self) -> list[Parsed]:
+        """The rows left at the end of the object; raises refused.FileRejected for an empty, headless or cut file."""
+        self._check_usable()
+        self._closed = True
+        out: list[Parsed] = []
+        try:
+            if self._member_open:
+                msg = f"{self.key}: the gzip stream is truncated"
+                raise refused.BadGzip(msg)
+            if self._head is not None:
+                out.extend(self._ingest(self._settle_bom(b"", final=True)))
+            if not self._seen_bytes:
+                msg = f"{self.key}: the object is empty"
+                raise refused.EmptyObject(msg)
+            if not self._skipping:
+                out.extend(self._parse_pending(final=True))
+            if self.dataset is None:
+                msg = f"{self.key}: the object has no header row"
+                raise refused.NoHeader(msg)
+        except refused.FileRejected as exc:
+            self._failed = exc
+            raise
+        return out
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            msg = "the parser is closed"
+            raise RuntimeError(msg)
+
+    def _inflate(self, chunk: bytes) -> Iterator[bytes]:
+        if self._inflater is None or not chunk:
+            yield chunk
+            return
+        data, produced = chunk, _STEP
+        # Bounded steps: a small chunk of a highly compressed file never inflates all at once.
+        while data or produced == _STEP:
+            if not self._member_open:
+                data = data.lstrip(b"\x00")  # zero padding may follow the last member
+                if not data:
+                    return
+            self._member_open = True
+            try:
+                out = self._inflater.decompress(data, _STEP)
+            except zlib.error as exc:
+                msg = f"{self.key}: not a valid gzip stream ({exc})"
+                raise refused.BadGzip(msg) from exc
+            data, produced = self._inflater.unconsumed_tail, len(out)
+            if self._inflater.eof:  # a gzip file may hold several members
+                data, produced = self._inflater.unused_data + data, 0
+                self._inflater, self._member_open = zlib.decompressobj(wbits=31), False
+            if out:
+                yield out
+
+    def _settle_bom(self, data: bytes, *, final: bool) -> bytes:
+        head = (self._head or b"") + data
+        if len(head) < len(BOM) and BOM.startswith(head) and not final:
+            self._head = head
+            return b""
+        self._head = None
+        self._seen_bytes = self._seen_bytes or bool(head)
+        return head.removeprefix(BOM)
+
+    def _ingest(self, data: bytes) -> list[Parsed]:
+        if self._head is not None:
+            data = self._settle_bom(data, final=False)
+        if self._skipping:
+            data = self._skip(data)
+        if not data:
+            return []
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > self.max_record_bytes or (self._pending_size >= self._retry_size and b"\n" in data):
+            return self._parse_pending(final=False)
+        return []
+
+    def _parse_pending(self, *, final: bool) -> list[Parsed]:
+        buffer = b"".join(self._pending)
+        cut = len(buffer) if final else buffer.rfind(b"\n") + 1
+        out, carry = self._parse_block(buffer[:cut], final=final)
+        rest = buffer[cut:]
+        if self._skipping:
+            rest = self._skip(rest)  # rest holds no line end, so the rejected record goes on past it
+        pending = carry + rest
+        self._pending, self._pending_size = ([pending] if pending else []), len(pending)
+        self._retry_size = 2 * len(carry)
+        if self._pending_size > self.max_record_bytes:  # rejected unread, so memory stays bounded
+            out.append(self._reject_unmapped(self._line, "record_too_large", f"is over {self.max_record_bytes} bytes"))
+            self._pending, self._pending_size, self._retry_size = [], 0, 0
+            self._skipping, self._skip_odd = True, False
+            if rest := self._skip(pending):
+                out.extend(self._ingest(rest))
+        return out
+
+    def _parse_block(self, block: bytes, *, final: bool) -> tuple[list[Parsed], bytes]:
+        """Rows of the records in block, and the bytes of a record it ends inside (to parse again later)."""
+        try:
+            text, dirty = block.decode(), False
+        except UnicodeDecodeError:
+            text, dirty = block.decode("utf-8", "surrogateescape"), True
+        lines = io.StringIO(text, newline="\n").readlines()
+        out: list[Parsed] = []
+        start = 0
+        while start < len(lines):
+            # The csv module finds where records end (quoted newlines, stray quotes) exactly as it parses them.
+            reader = csv.reader(chain(islice(lines, start, None), iter(_need_more, None)))
+            done = 0
+            try:
+                for fields in reader:
+                    first, done = start + done, reader.line_num
+                    if len(fields) > 1 or (fields and fields[0].strip()):  # else a blank line
+                        row = self._record(self._line + first, fields, dirty)
+                        if row is not None:
+                            out.append(row)
+            except _NeedMore:
+                start += done
+                break
+            except csv.Error as exc:
+                rule = "record_too_large" if "field limit" in str(exc) else "csv_syntax"
+                out.append(self._reject_unmapped(self._line + start + done, rule, f"is not valid CSV: {exc}"))
+                start = self._end_by_parity(lines, start + done)
+        carry = "".join(lines[start:]).encode("utf-8", "surrogateescape")
+        if final and carry:
+            out.append(self._reject_unmapped(self._line + start, "csv_syntax", "ends inside a quoted field"))
+            carry, start = b"", len(lines)
+        self._line += start
+        return out, carry
+
+    def _end_by_parity(self, lines: list[str], start: int) -> int:
+        """Index of the line after a broken record that starts at lines[start], judged by quote parity."""
+        odd = False
+        for index in range(start, len(lines)):
+            odd ^= bool(lines[index].count('"') & 1)
+            if not odd:
+                return index + 1
+        self._skipping, self._skip_odd = True, True
+        return len(lines)
+
+    def _skip(self, data: bytes) -> bytes:
+        """Drop the rest of a rejected record (up to a line end outside quotes); return what follows it."""
+        position = 0
+        while (end := data.find(b"\n", position)) >= 0:
+            self._skip_odd ^= bool(data.count(b'"', position, end) & 1)
+            self._line += 1
+            position = end + 1
+            if not self._skip_odd:
+                self._skipping = False
+                return data[position:]
+        self._skip_odd ^= bool(data.count(b'"', position) & 1)
+        return b""
+
+    def _record(self, line: int, fields: list[str], dirty: bool) -> Parsed | None:
+        layout = self._layout
+        if layout is None:
+            self._accept_header(fields, dirty)
+            return None
+        if not dirty and self._fast:
+            row = layout.fast_row(line, fields)
+            if row is not None:
+                self.rows_read += 1
+                self.rows_valid += 1
+                self._audit_in -= 1
+                return row if self._audit_in else self._audit(row, fields)
+        return self._count(layout.row(line, fields, dirty=dirty))
+
+    def _audit(self, fast: ValidRow, fields: list[str]) -> Parsed:
+        """Every AUDIT_EVERY-th fast row is also read by the slow path; a disagreement turns the fast path off."""
+        self._audit_in = AUDIT_EVERY
+        layout = self._layout
+        slow = layout.row(fast.line, fields) if layout else fast
+        if slow == fast or layout is None:
+            return fast
+        self._fast = False
+        logger.error(
+            "%s: the fast path disagrees with the slow path on line %d (dataset %s); slow path only from here",
+            self.key, fast.line, layout.dataset.name,
+        )  # fmt: skip
+        if isinstance(slow, RejectedRow):
+            self.rows_valid -= 1
+            self.rows_rejected += 1
+        return slow
+
+    def _count(self, parsed: Parsed) -> Parsed:
+        self.rows_read += 1
+        if isinstance(parsed, ValidRow):
+            self.rows_valid += 1
+        else:
+            self.rows_rejected += 1
+        return parsed
+
+    def _accept_header(self, fields: list[str], dirty: bool) -> None:
+        if dirty and any(UNDECODABLE.search(f) for f in fields):
+            msg = f"{self.key}: the header row is not valid UTF-8"
+            raise refused.BadHeader(msg)
+        names = tuple(f.strip().lower() for f in fields)
+        dataset = self.registry.recognise(self.key, names)
+        if dataset is None:
+            # The first line may be data (a headerless file): say how many columns it has, never what they say.
+            msg = (
+                f"no dataset recognises {self.key!r}: its first line has {len(names)} column(s) and matches no "
+                f"dataset's required columns; known: {self.registry.describe()}"
+            )
+            raise refused.UnknownDataset(msg)
+        layout = dataset.layout(names)
+        if layout.missing:
+            msg = f"{self.key}: dataset {dataset.name} needs the missing column(s) {', '.join(layout.missing)}"
+            raise refused.MissingColumns(msg)
+        if layout.repeated:
+            msg = f"{self.key}: the header repeats the column(s) {', '.join(layout.repeated)}"
+            raise refused.BadHeader(msg)
+        self.dataset, self._layout, self.unknown_columns = dataset, layout, layout.unknown
+
+    def _reject_unmapped(self, line: int, rule: str, message: str) -> Parsed:
+        if self.dataset is None:
+            msg = f"{self.key}: the header row {message}"
+            raise refused.BadHeader(msg)
+        return self._count(RejectedRow.unmapped(line, rule, message))

@@ -1,0 +1,258 @@
+"""One pass over one object: parse, emit each line once, checkpoint what Kafka acknowledged, resume after a crash.
+
+Emitting once, however the pass is interrupted:
+- a broken S3 stream is read again from the start, and lines already handed to the producer are skipped;
+- at every window the pass waits for Kafka's acknowledgements and checkpoints in the ledger: every line up
+  to L is acknowledged, and any later record of the file is at or after these offsets of its topics;
+- a pass resumed from a checkpoint (its worker died) first reads its topics from those offsets, to see what
+  landed after the checkpoint: a row is skipped when its line is at or below the last line of this file
+  found in the partition its key maps to. So a crash mid-file duplicates no row event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import msgspec
+
+from streamproc.contract import deadletters
+from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter, ObjectEvent, Provenance, event_envelope
+from streamproc.datasets.model import Dataset
+from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, Reject, SplitCounts
+from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
+from streamproc.ingest.split_context import SplitContext
+from streamproc.shared.delivery import Delivery, confirm
+from streamproc.shared.errors import TransientError
+from streamproc.shared.partitioning import partition_for
+
+logger = logging.getLogger(__name__)
+Item = tuple[bytes, bytes]
+
+
+class Split:
+    """Splits one object version for a claim; `run` returns the parser once every record is acknowledged."""
+
+    def __init__(self, context: SplitContext, event: ObjectEvent, claim: Claim) -> None:
+        self.context = context
+        self.event = event
+        self.file_id = claim.file_id
+        self.rejects: list[Reject] = []  # why rows were dead-lettered, for the ledger (flushed with each window)
+        self.rejects_kept = 0
+        self.envelope: tuple[bytes, bytes] | None = None
+        self.parser: CsvFileParser | None = None
+        self.checkpoint = claim.resume  # None until the first one of this attempt is written
+        self.emitted_through = claim.resume.line if claim.resume else 0  # highest line handed to the producer
+        self.frontier: _Frontier | None = None  # what a resumed pass finds already on its topics
+        self.in_window = 0
+        self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
+        self._heartbeat = asyncio.ensure_future(self._beat())
+
+    async def run(self) -> CsvFileParser:
+        """Stream, parse and emit the whole object; every record acknowledged when it returns."""
+        backoff = self.context.backoff()
+        while True:
+            gzip = self.event.key.lower().endswith(".gz")
+            self.parser = parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip)
+            try:
+                async for chunk in self.context.store.chunks(self.event.bucket, self.event.key, self.event.version_id):
+                    self.context.stats.bytes_read += len(chunk)
+                    await self._emit(parser.feed(chunk))
+                await self._emit(parser.close())
+            except TransientError as exc:
+                # The stream broke: read the object again; lines already emitted are skipped, not sent twice.
+                delay = backoff.next()
+                self.context.stats.stream_retries += 1
+                logger.warning("s3://%s/%s: %s; reading again in %.1fs", self.event.bucket, self.event.key, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            await self.settle()
+            return parser
+
+    def counts(self, parser: CsvFileParser | None = None) -> SplitCounts:
+        p = parser or self.parser
+        if p is None:
+            return SplitCounts(dataset=None)
+        return SplitCounts(
+            dataset=p.dataset.name if p.dataset else None,
+            rows_read=p.rows_read,
+            rows_valid=p.rows_valid,
+            rows_rejected=p.rows_rejected,
+            unknown_columns=len(p.unknown_columns),
+        )
+
+    async def _emit(self, parsed: list[Parsed]) -> None:
+        fresh = [item for item in parsed if item.line > self.emitted_through]
+        if not fresh:
+            return
+        dataset = self.parser.dataset if self.parser else None
+        if dataset is None:
+            msg = "the parser yielded a row before it recognised the dataset"
+            raise RuntimeError(msg)
+        await self._ready(dataset)
+        head, middle = self._envelope(dataset)
+        kept = fresh if self.frontier is None else self.frontier.unseen(fresh)
+        rows = [(r.key, b"%b%d%b%b}" % (head, r.line, middle, r.row_json)) for r in kept if isinstance(r, ValidRow)]
+        letters = [self._letter(item, dataset) for item in kept if isinstance(item, RejectedRow)]
+        if rows:
+            await self._send(dataset.topic, rows)
+        if letters:
+            await self._send(self.context.letters.topic, [DeadLetterWriter.record(x) for x in letters])
+        self._keep_reasons(fresh)
+        self._count(dataset, len(rows), len(letters))
+        self.emitted_through = fresh[-1].line
+        self.in_window += len(fresh)
+        if self.in_window >= self.context.policy.window:
+            await self.settle()
+
+    def _count(self, dataset: Dataset, rows: int, letters: int) -> None:
+        stats = self.context.stats
+        stats.rows_emitted += rows
+        stats.rows_rejected += letters
+        stats.dead_letters += letters
+        stats.emitted(dataset.name, rows, letters)
+        self.context.policy.faults.hit("split", rows)
+
+    async def _ready(self, dataset: Dataset) -> None:
+        """Before the first record: a resumed pass learns what already landed; a new one checkpoints its start."""
+        if self.checkpoint is None:
+            offsets = {t: await self.context.end_offsets(t) for t in (dataset.topic, self.context.letters.topic)}
+            await self._save(Checkpoint(line=0, offsets=offsets))
+        elif self.frontier is None and self.checkpoint.offsets:
+            self.frontier = await _Frontier.read(self.context, self.event, self.checkpoint, dataset)
+
+    def _keep_reasons(self, fresh: list[Parsed]) -> None:
+        for item in fresh:
+            if isinstance(item, RejectedRow) and self.rejects_kept < MAX_REJECTS_PER_FILE:
+                reason = Reject(line=item.line, stage="split", error_class=item.error_class, errors=item.errors)
+                self.rejects.append(reason)
+                self.rejects_kept += 1
+
+    def _envelope(self, dataset: Dataset) -> tuple[bytes, bytes]:
+        """The bytes around each row's JSON in this file's row events (one provenance, one dataset)."""
+        if self.envelope is None:
+            e = self.event
+            provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=1, event_time=e.event_time)
+            self.envelope = event_envelope(dataset.name, provenance)
+        return self.envelope
+
+    def _letter(self, item: RejectedRow, dataset: Dataset) -> DeadLetter:
+        e = self.event
+        return deadletters.row_rejected(
+            dataset=dataset.name,
+            bucket=e.bucket,
+            key=e.key,
+            version=e.version,
+            line=item.line,
+            errors=item.errors,
+            error_class=item.error_class,
+            raw_masked=item.raw_masked,
+        )
+
+    async def _send(self, topic: str, items: Sequence[Item]) -> None:
+        delivery = await self.context.producer.send(topic, items)
+        if delivery.error is not None:  # some batches never left: settle what did, then send the rest again
+            await self._confirm(topic, items, delivery)
+            return
+        self.pending.append((topic, items, delivery))
+
+    async def settle(self) -> None:
+        """Wait until everything handed over is acknowledged (the file's window), then checkpoint it."""
+        pending, self.pending, self.in_window = self.pending, [], 0
+        try:
+            for topic, items, delivery in pending:
+                await self._confirm(topic, items, delivery)
+        finally:
+            for _, _, delivery in pending:
+                delivery.abandon()
+        rejects, self.rejects = self.rejects, []
+        if rejects:
+            await self.context.retry(
+                lambda: self.context.ledger.record_rejects(self.file_id, rejects), "ledger rejects"
+            )
+        if self.checkpoint is not None and pending:
+            await self._save(_advance(self.checkpoint, self.emitted_through, pending))
+
+    async def _save(self, checkpoint: Checkpoint) -> None:
+        owner = self.context.policy.owner
+        await self.context.retry(lambda: self.context.ledger.checkpoint(self.file_id, owner, checkpoint), "checkpoint")
+        self.checkpoint = checkpoint
+
+    async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
+        producer = self.context.producer
+        await confirm(
+            delivery,
+            items,
+            lambda again: producer.send(topic, again),
+            patience=producer.ack_timeout,
+            backoff=self.context.backoff(),
+            what=f"s3://{self.event.bucket}/{self.event.key} -> {topic}",
+        )
+
+    async def _beat(self) -> None:
+        """The claim's heartbeat while the split runs, whatever it waits for (Kafka acks, S3, the database)."""
+        interval = max(0.5, self.context.policy.lease / 3)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(TransientError):  # a lapsed beat only lets another worker take over
+                await self.context.ledger.heartbeat(self.file_id, self.context.policy.owner)
+
+    def stop_heartbeat(self) -> None:
+        self._heartbeat.cancel()
+
+
+def _advance(checkpoint: Checkpoint, line: int, settled: list[tuple[str, Sequence[Item], Delivery]]) -> Checkpoint:
+    offsets = {topic: dict(parts) for topic, parts in checkpoint.offsets.items()}
+    for _, _, delivery in settled:
+        for (topic, partition), after in delivery.next_offsets().items():
+            parts = offsets.setdefault(topic, {})
+            parts[partition] = max(parts.get(partition, 0), after)
+    return Checkpoint(line=line, offsets=offsets)
+
+
+class _Frontier:
+    """The last line of this file found on each partition of its topic (and among its dead letters)."""
+
+    def __init__(self, partitions: int, rows: dict[int, int], letters: int) -> None:
+        self.partitions = partitions
+        self.rows = rows
+        self.letters = letters
+        self.top = max([letters, *rows.values()])
+
+    @classmethod
+    async def read(cls, fan: SplitContext, e: ObjectEvent, checkpoint: Checkpoint, dataset: Dataset) -> _Frontier:
+        version = (e.bucket, e.key, e.version)
+        rows: dict[int, int] = {}
+        since = checkpoint.offsets.get(dataset.topic, {})
+        for partition, value in await fan.retry(lambda: fan.reader.read(dataset.topic, since), "resume scan"):
+            with contextlib.suppress(msgspec.DecodeError):
+                p = dataset.text_decoder.decode(value).provenance
+                if (p.bucket, p.key, p.version) == version:
+                    rows[partition] = max(rows.get(partition, 0), p.line)
+        letters = 0
+        since = checkpoint.offsets.get(fan.letters.topic, {})
+        for _, value in await fan.retry(lambda: fan.reader.read(fan.letters.topic, since), "resume scan"):
+            with contextlib.suppress(msgspec.DecodeError):
+                letter = DEAD_LETTER_DECODER.decode(value)
+                if (letter.bucket, letter.key, letter.version) == version and letter.line:
+                    letters = max(letters, letter.line)
+        count = len(await fan.end_offsets(dataset.topic))
+        top = max([letters, *rows.values()])
+        logger.info("s3://%s/%s: resuming; records up to line %d were already on Kafka", e.bucket, e.key, top)
+        return cls(count, rows, letters)
+
+    def unseen(self, items: list[Parsed]) -> list[Parsed]:
+        """The items not already on Kafka from an earlier attempt."""
+        if items[0].line > self.top:
+            return items
+        rows, count = self.rows, self.partitions
+        return [
+            item
+            for item in items
+            if item.line > self.top
+            or (isinstance(item, ValidRow) and item.line > rows.get(partition_for(item.key, count), 0))
+            or (isinstance(item, RejectedRow) and item.line > self.letters)
+        ]
