@@ -5,7 +5,7 @@
 # Configuration is the local stack's env names (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, AWS_*, STREAMPROC_*);
 # see docker-compose.yml and docs/deploying.md.
 #
-# NOT BUILT HERE: the project's dev machines have no Docker engine. What tests/unit/test_dockerfile.py checks
+# NOT BUILT HERE: the project's dev machines have no Docker engine. What tests/repo/test_dockerfile.py checks
 # instead: hadolint passes, every COPY source exists and is not excluded by .dockerignore, the default command
 # exists, and the HEALTHCHECK command run for real picks the right process's /healthz route. Build it on a
 # machine with Docker: `docker build -t streamproc .`

@@ -14,8 +14,9 @@ from bridge.relay import bridge_topics
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import MESSAGE_REFUSALS, QueueError, QueueRejected, QueueUnavailable, SendFailure, Sqs
 from streamproc.kafka.admin import ensure_topics
-from streamproc.kafka.consumer import BatchConsumer, Record, next_offsets
+from streamproc.kafka.consumer import BatchConsumer
 from streamproc.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable
+from streamproc.shared.records import ConsumedRecord, next_offsets
 from streamproc.shared.retry import Backoff, sleep_unless
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class DlqMirror:
                 return  # stopping with part of the batch unsent: not committed, so fetched again next time
             await self._commit(records)
 
-    async def _deliver(self, url: str, records: Sequence[Record]) -> bool:
+    async def _deliver(self, url: str, records: Sequence[ConsumedRecord]) -> bool:
         """Send every record's message; False if stopped first.
 
         SQS unavailable: retried with capped backoff for as long as it takes (the health view says so). A
@@ -168,7 +169,12 @@ class DlqMirror:
                 return False
 
     def _replace(
-        self, index: int, refusal: str, messages: list[DlqMessage], records: Sequence[Record], stood_in: set[int]
+        self,
+        index: int,
+        refusal: str,
+        messages: list[DlqMessage],
+        records: Sequence[ConsumedRecord],
+        stood_in: set[int],
     ) -> bool:
         """Replace a refused message by its stand-in (True: send that), or give up on a refused stand-in."""
         r = records[index]
@@ -192,7 +198,7 @@ class DlqMirror:
         return True
 
     async def _send(
-        self, url: str, chosen: list[int], messages: list[DlqMessage], records: Sequence[Record]
+        self, url: str, chosen: list[int], messages: list[DlqMessage], records: Sequence[ConsumedRecord]
     ) -> list[tuple[int, str | None]]:
         """One SendMessageBatch: the indexes (into records) SQS did not accept, each with SQS's code when it
         refused the message's content (sending it again cannot help) or None (worth retrying as is)."""
@@ -231,7 +237,7 @@ class DlqMirror:
         self.stats.truncated += sum(messages[i].truncated for i in accepted)
         return failed
 
-    async def _commit(self, records: list[Record]) -> None:
+    async def _commit(self, records: list[ConsumedRecord]) -> None:
         try:
             await self._consumer.commit(next_offsets(records))
         except (CommitRejected, KafkaUnavailable, KafkaRejected) as exc:

@@ -62,7 +62,7 @@ class Failure(msgspec.Struct, frozen=True, kw_only=True):
     raw: str
 
 
-class Decoded(msgspec.Struct, frozen=True, kw_only=True):
+class DecodedBody(msgspec.Struct, frozen=True, kw_only=True):
     """What one SQS message body holds. Never raised: garbage becomes `failures`."""
 
     events: tuple[ObjectEvent, ...] = ()
@@ -71,24 +71,24 @@ class Decoded(msgspec.Struct, frozen=True, kw_only=True):
     failures: tuple[Failure, ...] = ()
 
 
-def decode_body(body: str) -> Decoded:
+def decode_body(body: str) -> DecodedBody:
     """Decode an SQS message body: S3 notification, s3:TestEvent, or an SNS Notification wrapping one."""
     envelope = _decode_envelope(body)
     if isinstance(envelope, Failure):
-        return Decoded(failures=(envelope,))
+        return DecodedBody(failures=(envelope,))
     if envelope.type == "Notification" and envelope.message is not None and envelope.records is None:
         inner = _decode_envelope(envelope.message)
         if isinstance(inner, Failure):
-            return Decoded(
+            return DecodedBody(
                 failures=(Failure(reason=f"SNS message: {inner.reason}", error_class=inner.error_class, raw=body),)
             )
         envelope = inner
     if envelope.records is not None:
         return _decode_records(envelope.records)
     if envelope.event == TEST_EVENT:
-        return Decoded(test_event=True)
+        return DecodedBody(test_event=True)
     reason = "not an S3 event notification: no Records and no s3:TestEvent"
-    return Decoded(failures=(Failure(reason=reason, error_class="NotANotification", raw=body),))
+    return DecodedBody(failures=(Failure(reason=reason, error_class="NotANotification", raw=body),))
 
 
 def _decode_envelope(text: str) -> _Envelope | Failure:
@@ -98,7 +98,7 @@ def _decode_envelope(text: str) -> _Envelope | Failure:
         return Failure(reason=f"undecodable body: {exc}", error_class=type(exc).__name__, raw=text)
 
 
-def _decode_records(raws: list[msgspec.Raw]) -> Decoded:
+def _decode_records(raws: list[msgspec.Raw]) -> DecodedBody:
     events: list[ObjectEvent] = []
     ignored: list[str] = []
     failures: list[Failure] = []
@@ -113,7 +113,7 @@ def _decode_records(raws: list[msgspec.Raw]) -> Decoded:
             events.append(object_event(record))
         else:
             ignored.append(record.event_name)
-    return Decoded(events=tuple(events), ignored=tuple(ignored), failures=tuple(failures))
+    return DecodedBody(events=tuple(events), ignored=tuple(ignored), failures=tuple(failures))
 
 
 def is_object_created(event_name: str) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.messages import Decoded, bridge_dead_letter, decode_body, encode
+from bridge.messages import DecodedBody, bridge_dead_letter, decode_body, encode
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received, Sqs
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
@@ -68,7 +68,7 @@ class _Plan:
     """One received message and the records it turns into."""
 
     message: Received
-    decoded: Decoded
+    decoded: DecodedBody
     records: tuple[OutRecord, ...]
 
 

@@ -18,11 +18,12 @@ from psycopg.rows import dict_row
 from devstack.stack import Endpoints
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry, load_registry
+from streamproc.ingest.groups import sink_group
 from streamproc.ingest.split_context import Position
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.kafka.resets import GroupDescription, UnknownGroup
 from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
-from streamproc.worker.pipeline import Pipeline, sink_group
+from streamproc.worker.pipeline import Pipeline
 from streamproc.worker.settings import WorkerSettings
 
 FINAL = ("COMPLETED", "PARTIAL", "FAILED")
@@ -80,7 +81,7 @@ class Harness:
     async def _drained(self, admin: GroupAdmin) -> bool:
         for dataset in self.registry:
             try:
-                group = await admin.describe(sink_group(self.settings, dataset))
+                group = await admin.describe(sink_group(self.settings.app_id, dataset))
             except UnknownGroup:
                 group = GroupDescription(group_id="", state="Dead", protocol_type="", members=(), committed={})
             for p in await admin.partition_states(group, [dataset.topic]):

@@ -1,5 +1,5 @@
 # Defaults are the names devstack/settings.py (AwsNames) provisions locally;
-# tests/unit/test_terraform_matches_devstack.py keeps the two in step.
+# tests/repo/test_terraform_matches_devstack.py keeps the two in step.
 
 variable "aws_region" {
   description = "AWS region for the bucket and the queues."

@@ -29,8 +29,7 @@ from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.sink import SinkConsumer
 from streamproc.shared.delivery import Delivery
-
-TopicPart = tuple[str, int]
+from streamproc.shared.records import TopicPart
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,7 @@ class _Record:
     partition: int
     offset: int
     value: bytes | None
+    key: bytes | None = None
 
 
 class MemorySource:

@@ -16,10 +16,10 @@ from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage, NotFound, Refused
 from streamproc.cli.params import DATETIME, DURATION, PARTITIONS, reset_spec
 from streamproc.datasets.registry import Registry
+from streamproc.ingest.groups import sink_group
 from streamproc.kafka import resets as plans
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.topics.contract import UnknownTopicName, resolve_topic
-from streamproc.worker.pipeline import sink_group
 from streamproc.worker.settings import WorkerSettings
 
 
@@ -41,11 +41,13 @@ def targets(
     """
     chosen = tuple(resolve(t, settings, registry) for t in topics)
     named = [Target(g, chosen) for g in groups]
-    named += [Target(sink_group(settings, d), chosen or (d.topic,)) for d in map(registry.by_name, datasets)]
+    named += [Target(sink_group(settings.app_id, d), chosen or (d.topic,)) for d in map(registry.by_name, datasets)]
     if named:
         return named
     sinks = [
-        Target(sink_group(settings, d), (d.topic,), default=True) for d in registry if not chosen or d.topic in chosen
+        Target(sink_group(settings.app_id, d), (d.topic,), default=True)
+        for d in registry
+        if not chosen or d.topic in chosen
     ]
     if not sinks:
         msg = f"no sink group reads {', '.join(chosen)}: name the consumer group with --group"

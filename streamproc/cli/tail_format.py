@@ -9,20 +9,18 @@ from typing import Any, Protocol
 import msgspec
 
 from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
-from streamproc.ingest.ports import ConsumedRecord
 from streamproc.shared.phi import fingerprint, masked_row
+from streamproc.shared.records import ConsumedRecord
 from streamproc.topics.contract import TopicRef
 
 Window = dict[int, tuple[int, int]]  # partition -> [first offset, end offset)
 
 
 class Shown(ConsumedRecord, Protocol):
-    """A record with its time and key, as `tail` shows it (streamproc.kafka.tail.Event fits)."""
+    """A record with its time, as `tail` shows it (streamproc.kafka.tail.Event fits)."""
 
     @property
     def timestamp_ms(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
 
 
 def window(bounds: Mapping[int, tuple[int, int]], limit: int | None, *, from_beginning: bool) -> Window:

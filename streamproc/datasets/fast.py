@@ -4,7 +4,7 @@ Each column is checked in its rule's cheapest exact form (`spec.Exact`, `Memo` o
 column of a row is matched by one combined regex, Memo columns look their verdict up per distinct text,
 Call columns run their check. The fast path only ever *accepts*: a row it does not take goes to the
 authoritative slow path (`Layout.row`), which lists every broken rule. It accepts nothing the slow path
-refuses, and encodes what it accepts to the same bytes; tests/unit/test_fast_path.py checks that
+refuses, and encodes what it accepts to the same bytes; tests/unit/datasets/test_fast_path.py checks that
 differentially, and the parser re-checks a sample of rows against the slow path while it runs.
 """
 

@@ -9,8 +9,7 @@ from streamproc.contract.events import ObjectEvent
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import Checkpoint, Claim, LoadBatch, Reject, RowRef, SplitCounts
 from streamproc.shared.delivery import Delivery
-
-TopicPart = tuple[str, int]
+from streamproc.shared.records import ConsumedRecord, TopicPart
 
 
 class ObjectStore(Protocol):
@@ -52,19 +51,6 @@ class RecordProducer(Protocol):
     def ack_timeout(self) -> float: ...
 
     async def send(self, topic: str, items: Iterable[tuple[bytes, bytes]]) -> Delivery: ...
-
-
-class ConsumedRecord(Protocol):
-    """One record read from a topic."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class RecordSource(Protocol):

@@ -21,10 +21,11 @@ from streamproc.contract.events import FieldError
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.ledger import RowRef
-from streamproc.ingest.ports import ConsumedRecord, RecordSource, SinkStore, TopicPart
+from streamproc.ingest.ports import RecordSource, SinkStore
 from streamproc.ingest.sink_batch import Decoded, SinkStats, load_batch
 from streamproc.shared.errors import StreamprocError, TerminalError
 from streamproc.shared.faults import Faults
+from streamproc.shared.records import ConsumedRecord, TopicPart
 from streamproc.shared.retry import Backoff, retry_transient
 
 logger = logging.getLogger(__name__)

@@ -9,45 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streamproc.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable, translate
 from streamproc.kafka.members import leave_static
+from streamproc.shared.records import ConsumedRecord, TopicPart
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
 
-TopicPart = tuple[str, int]
 RebalanceHook = Callable[[set[TopicPart]], Awaitable[None]]
-
-
-class Record(Protocol):
-    """One consumed record (aiokafka's ConsumerRecord fits, so none is copied)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-
-
-def next_offsets(records: Iterable[Record]) -> dict[TopicPart, int]:
-    """The offsets to commit after `records`: per partition, one past the last record."""
-    offsets: dict[TopicPart, int] = {}
-    for r in records:
-        where = (r.topic, r.partition)
-        if r.offset >= offsets.get(where, 0):
-            offsets[where] = r.offset + 1
-    return offsets
 
 
 async def _ignore(_: set[TopicPart]) -> None:
@@ -132,7 +107,7 @@ class BatchConsumer:
             raise KafkaUnavailable(msg)
         return self._consumer
 
-    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[Record]:
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[ConsumedRecord]:
         """Up to max_records records, in offset order per partition; [] when none arrived in time."""
         try:
             batches = await self._started().getmany(timeout_ms=timeout_ms, max_records=max_records or self._max_records)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
-    IncompatibleBrokerVersion,
     KafkaConnectionError,
     KafkaError,
     LeaderNotAvailableError,
@@ -35,10 +34,12 @@ from aiokafka.errors import (
 from aiokafka.protocol.api import RequestStruct, Response
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.offset import OffsetRequest
-from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema, String
+from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema
 from aiokafka.structs import TopicPartition
 
 from streamproc.kafka import resets as replay
+from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable, translate
+from streamproc.kafka.protocol import STR, Versioned
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
@@ -49,12 +50,11 @@ _BUSY_CODES = frozenset({22, 25, 27})  # ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, 
 
 
 # DescribeGroups v4, per Kafka's DescribeGroupsResponse.json (aiokafka's v3 response lacks AuthorizedOperations).
-_STR = String("utf-8")
 _MEMBERS_V4 = Array(
-    ("member_id", _STR),
-    ("group_instance_id", _STR),
-    ("client_id", _STR),
-    ("client_host", _STR),
+    ("member_id", STR),
+    ("group_instance_id", STR),
+    ("client_id", STR),
+    ("client_host", STR),
     ("member_metadata", Bytes),
     ("member_assignment", Bytes),
 )
@@ -69,10 +69,10 @@ class _DescribeGroupsResponseV4(Response):  # type: ignore[misc]  # aiokafka shi
             "groups",
             Array(
                 ("error_code", Int16),
-                ("group", _STR),
-                ("state", _STR),
-                ("protocol_type", _STR),
-                ("protocol", _STR),
+                ("group", STR),
+                ("state", STR),
+                ("protocol_type", STR),
+                ("protocol", STR),
                 ("members", _MEMBERS_V4),
                 ("authorized_operations", Int32),
             ),
@@ -84,21 +84,7 @@ class _DescribeGroupsRequestV4(RequestStruct):  # type: ignore[misc]  # aiokafka
     API_KEY = 15
     API_VERSION = 4
     RESPONSE_TYPE = _DescribeGroupsResponseV4
-    SCHEMA = Schema(("groups", Array(_STR)), ("include_authorized_operations", Boolean))
-
-
-class _DescribeGroup:
-    """What aiokafka's `client.send` asks of a request: `prepare` the struct for the broker's API versions."""
-
-    def __init__(self, group_id: str) -> None:
-        self._group_id = group_id
-
-    def prepare(self, versions: Mapping[int, tuple[int, int]]) -> Any:
-        low, high = versions.get(_DescribeGroupsRequestV4.API_KEY, (0, -1))
-        if not low <= _DescribeGroupsRequestV4.API_VERSION <= high:
-            msg = f"the broker serves DescribeGroups v{low}-v{high}, not v4 (Kafka 2.4+)"
-            raise IncompatibleBrokerVersion(msg)
-        return _DescribeGroupsRequestV4([self._group_id], False)
+    SCHEMA = Schema(("groups", Array(STR)), ("include_authorized_operations", Boolean))
 
 
 class GroupAdmin:
@@ -125,7 +111,7 @@ class GroupAdmin:
         except (KafkaError, OSError, TimeoutError) as exc:
             await client.close()
             msg = f"Kafka unreachable at {self._conn.bootstrap_servers}: {type(exc).__name__}"
-            raise replay.KafkaUnreachable(msg) from exc
+            raise KafkaUnavailable(msg) from exc
         self._client = client
 
     async def close(self) -> None:
@@ -136,7 +122,7 @@ class GroupAdmin:
     def _started(self) -> Any:
         if self._client is None:
             msg = "GroupAdmin not started"
-            raise replay.KafkaUnreachable(msg)
+            raise KafkaUnavailable(msg)
         return self._client
 
     async def describe(self, group_id: str) -> replay.GroupDescription:
@@ -153,7 +139,7 @@ class GroupAdmin:
     async def _describe_once(self, group_id: str) -> replay.GroupDescription:
         client = self._started()
         node = await client.coordinator_lookup(0, group_id)  # 0: a group coordinator
-        response = await client.send(node, _DescribeGroup(group_id))
+        response = await client.send(node, Versioned(_DescribeGroupsRequestV4, [group_id], False, needs="Kafka 2.4+"))
         code, _, state, protocol_type, _, members, _ = response.groups[0]
         _raise_for(code, f"describe group {group_id}")
         fetched = await client.send(node, OffsetFetchRequest(group_id, None))  # None: every partition
@@ -281,12 +267,12 @@ class GroupAdmin:
             try:
                 return await once()
             except (KafkaError, OSError, TimeoutError) as exc:
-                if not (isinstance(exc, OSError | TimeoutError) or getattr(exc, "retriable", False)):
+                if isinstance(translate(exc), KafkaRejected):
                     msg = f"{what}: {type(exc).__name__}: {exc}"
-                    raise replay.KafkaRefused(msg) from exc
+                    raise KafkaRejected(msg) from exc
                 if loop.time() + delay > deadline:
                     msg = f"{what}: no answer from Kafka within {self._timeout:.0f}s ({type(exc).__name__})"
-                    raise replay.KafkaUnreachable(msg) from exc
+                    raise KafkaUnavailable(msg) from exc
                 logger.info("%s: %s, retrying in %.1fs", what, type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

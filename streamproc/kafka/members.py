@@ -9,19 +9,18 @@ and `replay` (which needs an empty group) need not wait for their sessions to ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.api import RequestStruct, Response
-from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
+from aiokafka.protocol.types import Array, Int16, Int32, Schema
 
-from streamproc.kafka.errors import KafkaUnavailable, translate
+from streamproc.kafka.errors import translate
+from streamproc.kafka.protocol import STR, Versioned
 from streamproc.shared.settings import KafkaConnection
 
 logger = logging.getLogger(__name__)
-_STR = String("utf-8")
 _UNKNOWN_MEMBER_ID = 25  # the member had already left, or its session expired: nothing to remove
 
 
@@ -31,7 +30,7 @@ class _LeaveGroupResponseV3(Response):  # type: ignore[misc]  # aiokafka ships n
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
         ("error_code", Int16),
-        ("members", Array(("member_id", _STR), ("group_instance_id", _STR), ("error_code", Int16))),
+        ("members", Array(("member_id", STR), ("group_instance_id", STR), ("error_code", Int16))),
     )
 
 
@@ -39,23 +38,7 @@ class _LeaveGroupRequestV3(RequestStruct):  # type: ignore[misc]  # aiokafka shi
     API_KEY = 13
     API_VERSION = 3
     RESPONSE_TYPE = _LeaveGroupResponseV3
-    SCHEMA = Schema(("group_id", _STR), ("members", Array(("member_id", _STR), ("group_instance_id", _STR))))
-
-
-class _Leave:
-    """What aiokafka's `client.send` asks of a request: `prepare` the struct for the broker's API versions."""
-
-    def __init__(self, group_id: str, instance_ids: Sequence[str]) -> None:
-        self._group_id = group_id
-        self._instance_ids = instance_ids
-
-    def prepare(self, versions: Mapping[int, tuple[int, int]]) -> Any:
-        low, high = versions.get(_LeaveGroupRequestV3.API_KEY, (0, -1))
-        if not low <= _LeaveGroupRequestV3.API_VERSION <= high:
-            msg = f"the broker serves LeaveGroup v{low}-v{high}, not v3 (Kafka 2.4+)"
-            raise KafkaUnavailable(msg)
-        # An empty member id removes the static member by its instance id, whatever its current member id.
-        return _LeaveGroupRequestV3(self._group_id, [("", instance) for instance in self._instance_ids])
+    SCHEMA = Schema(("group_id", STR), ("members", Array(("member_id", STR), ("group_instance_id", STR))))
 
 
 async def leave_static(conn: KafkaConnection, group_id: str, instance_ids: Sequence[str]) -> None:
@@ -64,7 +47,9 @@ async def leave_static(conn: KafkaConnection, group_id: str, instance_ids: Seque
     try:
         await client.bootstrap()
         node = await client.coordinator_lookup(0, group_id)  # 0: a group coordinator
-        response = await client.send(node, _Leave(group_id, instance_ids))
+        # An empty member id removes the static member by its instance id, whatever its current member id.
+        members = [("", instance) for instance in instance_ids]
+        response = await client.send(node, Versioned(_LeaveGroupRequestV3, group_id, members, needs="Kafka 2.4+"))
     except (KafkaError, OSError, TimeoutError) as exc:
         raise translate(exc) from exc
     finally:

@@ -13,15 +13,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from streamproc.shared.errors import TerminalError, TransientError
+from streamproc.shared.errors import TerminalError
 
 
 class GroupAdminError(TerminalError):
     """A group admin operation was refused; retrying the same call will not help."""
-
-
-class KafkaUnreachable(TransientError):
-    """The cluster did not answer in time (down, coordinator moving, timeout): retry later."""
 
 
 class UnknownGroup(GroupAdminError):
@@ -47,10 +43,6 @@ class GroupHasActiveMembers(GroupAdminError):
             if members
             else f"group {group_id} got active members while committing; stop its consumers first"
         )
-
-
-class KafkaRefused(GroupAdminError):
-    """The cluster refused the request (authorization, old broker, bad request): retrying will not help."""
 
 
 class ReplayPlanError(GroupAdminError, ValueError):

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from streamproc.kafka.errors import translate
 from streamproc.kafka.reader import close_groupless, open_groupless
-from streamproc.shared.errors import TerminalError
+from streamproc.kafka.resets import UnknownTopic
 from streamproc.shared.settings import KafkaConnection
 
 
@@ -26,10 +26,6 @@ class Event:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
-
-
-class UnknownTopic(TerminalError):
-    """The cluster has no such topic."""
 
 
 class TailReader:

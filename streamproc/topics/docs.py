@@ -1,6 +1,6 @@
 """docs/topics.md for downstream consumers, rendered from the topics' JSON Schemas (pure).
 
-`python -m streamproc schema --markdown` writes it; tests/unit/test_topic_docs.py keeps the committed
+`python -m streamproc schema --markdown` writes it; tests/unit/topics/test_topic_contract.py keeps the committed
 file equal to what this renders for the default settings.
 """
 

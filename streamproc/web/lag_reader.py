@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from streamproc.datasets.registry import Registry
+from streamproc.ingest.groups import sink_group
 from streamproc.kafka import resets as replay
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.web.lag import LagProblem, PartitionLag, Watched
-from streamproc.worker.pipeline import sink_group
 from streamproc.worker.settings import WorkerSettings
 
 
 def watched_groups(settings: WorkerSettings, registry: Registry) -> list[Watched]:
     """The fan-out agent's group (the Faust app id) and one sink group per dataset."""
     fanout = Watched(role="fan-out", group=settings.app_id, topic=settings.topics.objects)
-    sinks = [Watched(role=f"sink {d.name}", group=sink_group(settings, d), topic=d.topic) for d in registry]
+    sinks = [Watched(role=f"sink {d.name}", group=sink_group(settings.app_id, d), topic=d.topic) for d in registry]
     return [fanout, *sinks]
 
 
 async def read_lag(admin: GroupAdmin, watched: Sequence[Watched]) -> tuple[list[PartitionLag], list[LagProblem]]:
-    """Every watched group's lag per partition; KafkaUnreachable propagates (the cluster is away)."""
+    """Every watched group's lag per partition; KafkaUnavailable propagates (the cluster is away)."""
     lags: list[PartitionLag] = []
     problems: list[LagProblem] = []
     for w in watched:

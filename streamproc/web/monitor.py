@@ -18,7 +18,7 @@ from streamproc.adapters.bridge_health import BridgeHealth
 from streamproc.adapters.ledger_reader import LedgerReader
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets.registry import Registry
-from streamproc.kafka import resets as replay
+from streamproc.kafka.errors import KafkaUnavailable
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
@@ -137,7 +137,7 @@ class Monitor(Service):
         async with self._admin_lock:
             if self._admin is None:
                 admin = GroupAdmin(self.settings.kafka, timeout=CHECK_TIMEOUT - 0.5)
-                await admin.start()  # KafkaUnreachable unless the cluster answers
+                await admin.start()  # KafkaUnavailable unless the cluster answers
                 self._admin = admin
         await kafka_answers(self._admin)
 
@@ -150,7 +150,7 @@ class Monitor(Service):
         try:
             self.lag, self.lag_problems = await read_lag(self._admin, self.watched)
             self.lag_read_at = datetime.now(UTC)
-        except replay.KafkaUnreachable as exc:
+        except KafkaUnavailable as exc:
             logger.warning("stats page: lag not read (%s)", describe(exc))
 
     def counters(self) -> dict[str, int]:

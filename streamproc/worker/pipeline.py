@@ -17,6 +17,7 @@ from streamproc.datasets.model import Dataset
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
+from streamproc.ingest.groups import sink_group
 from streamproc.ingest.sink import SinkConsumer, keep_running
 from streamproc.ingest.split_context import SplitPolicy
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
@@ -37,11 +38,6 @@ def pipeline_topics(settings: WorkerSettings, registry: Registry) -> list[TopicS
     """Every topic of the pipeline, with partitions, replication and retention from settings."""
     t = settings.topics
     return topic_specs(t, [t.objects, t.deadletter, *(dataset.topic for dataset in registry)])
-
-
-def sink_group(settings: WorkerSettings, dataset: Dataset) -> str:
-    """The consumer group of a dataset's sink: what `replay` resets."""
-    return f"{settings.app_id}-sink-{dataset.name}"
 
 
 class Pipeline(Service):
@@ -110,7 +106,7 @@ class Pipeline(Service):
             BatchConsumer,
             s.kafka,
             [dataset.topic],
-            group_id or sink_group(s, dataset),
+            group_id or sink_group(s.app_id, dataset),
             max_records=options["batch_size"],
             # A batch of 5000 events is ~3 MB: more prefetch buys no speed and grows memory with the backlog.
             fetch_max_bytes=8 << 20,
@@ -155,7 +151,9 @@ class Pipeline(Service):
         """Static members do not leave when they stop: leave on purpose, so the partitions move on (and a
         replay may run) now rather than after the session timeout."""
         groups = (
-            [self.settings.app_id, *(sink_group(self.settings, d) for d in self.registry)] if self.run_sinks else []
+            [self.settings.app_id, *(sink_group(self.settings.app_id, d) for d in self.registry)]
+            if self.run_sinks
+            else []
         )
         for group in groups:
             try:

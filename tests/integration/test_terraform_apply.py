@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 # Names the bridge reads today for the queues; the canonical STREAMPROC_QUEUE_URL / STREAMPROC_DLQ_URL are set
-# as well. Drop these two once the bridge reads the canonical names (see tests/unit/test_compose_env_names.py).
+# as well. Drop these two once the bridge reads the canonical names (see tests/repo/test_compose_env_names.py).
 @dataclass
 class Applied:
     """A scratch moto that terraform/ was applied to, and how long each step took."""

@@ -23,9 +23,9 @@ from streamproc.ingest.ledger import (
     SplitCounts,
     claim_verdict,
 )
-from streamproc.ingest.ports import TopicPart
 from streamproc.shared.delivery import Delivery
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
+from streamproc.shared.records import TopicPart
 
 
 class Unavailable(TransientError):

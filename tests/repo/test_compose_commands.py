@@ -16,8 +16,8 @@ from devstack import terraform
 from devstack.postgres import find_bindir
 from devstack.process import StackError, free_port
 from devstack.settings import AwsNames
-from tests.unit.test_compose_schema import PIPELINE, environment, services
-from tests.unit.test_dockerfile import exec_form, runtime_stage, serving
+from tests.repo.test_compose_schema import PIPELINE, environment, services
+from tests.repo.test_dockerfile import exec_form, runtime_stage, serving
 
 _LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 

@@ -17,7 +17,7 @@ from bridge.http import BridgeCollector
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_collector_exposes_every_relay_and_mirror_counter_and_the_kafka_pause() -> None:

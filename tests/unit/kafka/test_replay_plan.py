@@ -150,7 +150,7 @@ def test_importing_the_replay_planner_loads_no_kafka_client() -> None:
     probe = "import json, sys, streamproc.kafka.resets; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", probe],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         capture_output=True,
         text=True,
         check=True,

@@ -12,7 +12,7 @@ from streamproc.contract.events import ENCODER, FieldError, Provenance, RowEvent
 from streamproc.datasets.model import Dataset
 from streamproc.datasets.pharmacy_claims import DATASET, PharmacyClaim
 from streamproc.topics.contract import schema_for
-from tests.unit.test_parsing_volume import good_claim
+from tests.unit.ingest.test_parsing_volume import good_claim
 
 
 def claim(**overrides: str) -> PharmacyClaim:

@@ -10,7 +10,7 @@ import pytest
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.parsing import CsvFileParser, ValidRow
 from tests.datasets import vaccinations
-from tests.unit.test_parsing_volume import CLAIM_COLUMNS
+from tests.unit.ingest.test_parsing_volume import CLAIM_COLUMNS
 
 AUDIT_COLUMNS = ["audit_id", "occurred_at", "actor_id", "action", "resource_type", "outcome"]
 REGISTRY = load_registry()
@@ -112,7 +112,7 @@ def test_a_test_only_dataset_validates_and_parses_like_the_real_ones() -> None:
 
 def test_an_extra_module_without_a_dataset_is_an_error() -> None:
     with pytest.raises(ValueError, match="defines no module-level DATASET"):
-        load_registry(["tests.unit.test_datasets_registry"])
+        load_registry(["tests.unit.datasets.test_datasets_registry"])
 
 
 def test_two_datasets_may_not_share_a_name_topic_or_table() -> None:

@@ -13,7 +13,7 @@ from streamproc.shared.settings import TopicSettings
 from streamproc.topics import docs as topic_docs
 from streamproc.topics.contract import UnknownTopicName, pipeline_topics, resolve_topic
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REGISTRY = load_registry()
 
 

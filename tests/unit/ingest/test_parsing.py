@@ -13,7 +13,7 @@ from streamproc.datasets.registry import load_registry
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.rejections import BadHeader, EmptyObject, FileRejected, MissingColumns, NoHeader, UnknownDataset
 from streamproc.shared.phi import UNMAPPED_ROW
-from tests.unit.test_parsing_volume import CLAIM_COLUMNS, good_claim
+from tests.unit.ingest.test_parsing_volume import CLAIM_COLUMNS, good_claim
 
 REGISTRY = load_registry()
 HEADER = ",".join(CLAIM_COLUMNS)

@@ -13,7 +13,7 @@ from devstack.provision import AwsEndpoint, Provisioned
 from devstack.settings import REPO_ROOT
 from devstack.stack import Endpoints
 from streamproc.worker.settings import WorkerSettings
-from tests.unit.test_compose_schema import environment
+from tests.repo.test_compose_schema import environment
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from streamproc.datasets.model import Column, Dataset
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.rejections import BadGzip, BadHeader, EmptyObject
-from tests.unit.test_parsing import HOSTILE, claims_file, lines_and_kinds, parse, row
+from tests.unit.ingest.test_parsing import HOSTILE, claims_file, lines_and_kinds, parse, row
 
 REGISTRY = load_registry()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamproc.adapters.postgres import DatabaseUnavailable
 from streamproc.cli.errors import INTERRUPTED, REFUSED, UNAVAILABLE, USAGE, BadUsage, NotFound, Refused, exit_code_for
 from streamproc.kafka import resets as replay
+from streamproc.kafka.errors import KafkaUnavailable
 from streamproc.shared.settings import SettingsError
 
 
@@ -21,7 +22,7 @@ def test_usage_and_settings_errors_exit_2() -> None:
 
 
 def test_services_that_do_not_answer_exit_3() -> None:
-    assert exit_code_for(replay.KafkaUnreachable("down")) == UNAVAILABLE
+    assert exit_code_for(KafkaUnavailable("down")) == UNAVAILABLE
     assert exit_code_for(DatabaseUnavailable("down")) == UNAVAILABLE
 
 

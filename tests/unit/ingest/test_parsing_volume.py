@@ -1,6 +1,6 @@
 """Generated claim files: many rows in, every row accounted for. Run as a module to measure parse+validate rows/s.
 
-.venv/bin/python -m tests.unit.test_parsing_volume 200000
+.venv/bin/python -m tests.unit.ingest.test_parsing_volume 200000
 """
 
 from __future__ import annotations
