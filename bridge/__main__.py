@@ -8,31 +8,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Protocol
 
-from bridge.dlq_mirror import DlqMirror
+from bridge.bootstrap import COMMANDS, Service, build, http_server
 from bridge.http import HttpServer
-from bridge.relay import Relay
 from bridge.settings import BridgeSettings, SettingsError, load
 from streamproc.shared.logs import install_log_format
 
 logger = logging.getLogger("bridge")
-
-COMMANDS = ("all", "relay", "dlq-mirror")
-
-
-class Service(Protocol):
-    def stop(self) -> None: ...
-    async def run(self) -> None: ...
-
-
-def build(settings: BridgeSettings, command: str) -> list[Service]:
-    services: list[Service] = []
-    if command in {"all", "relay"}:
-        services.append(Relay(settings))
-    if command in {"all", "dlq-mirror"}:
-        services.append(DlqMirror(settings))
-    return services
 
 
 async def serve(services: Sequence[Service]) -> int:
@@ -65,7 +47,7 @@ async def serve(services: Sequence[Service]) -> int:
 
 async def serve_with_http(settings: BridgeSettings, services: Sequence[Service]) -> int:
     """`serve`, with /healthz and /metrics up meanwhile; an address already taken stops the bridge (exit 1)."""
-    http = HttpServer(settings, services)
+    http = http_server(settings, services)
     refused = await _start_http(http)
     if refused is not None:
         where = f"{settings.http_host}:{settings.http_port}"

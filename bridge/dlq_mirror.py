@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.messages import DlqMessage, batches, dlq_message, dlq_stand_in
 from bridge.relay import bridge_topics
 from bridge.settings import BridgeSettings, QueueRef
-from bridge.sqs import MESSAGE_REFUSALS, QueueError, QueueRejected, QueueUnavailable, SendFailure, Sqs
+from bridge.sqs import MESSAGE_REFUSALS, QueueError, QueueRejected, QueueUnavailable, SendFailure
 from streamproc.kafka.admin import ensure_topics
-from streamproc.kafka.consumer import BatchConsumer
 from streamproc.kafka.errors import CommitRejected, KafkaRejected, KafkaUnavailable
-from streamproc.shared.records import ConsumedRecord, next_offsets
+from streamproc.shared.records import ConsumedRecord, TopicPart, next_offsets
 from streamproc.shared.retry import Backoff, sleep_unless
 
 logger = logging.getLogger(__name__)
@@ -49,16 +48,24 @@ class DlqQueue(Protocol):
     async def send(self, url: str, messages: Sequence[DlqMessage]) -> list[SendFailure]: ...
 
 
-class DlqMirror:
-    """One consumer in its own group; a fetched batch is sent, retried until accepted, then committed."""
+class LetterSource(Protocol):
+    """The dead-letter topic as the mirror reads it: a group member with manual commits (BatchConsumer)."""
 
-    def __init__(self, settings: BridgeSettings, sqs: DlqQueue | None = None) -> None:
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> Sequence[ConsumedRecord]: ...
+    async def commit(self, offsets: Mapping[TopicPart, int]) -> None: ...
+
+
+class DlqMirror:
+    """One consumer in its own group; a fetched batch is sent, retried until accepted, then committed
+    (bridge.bootstrap builds it with the real SQS client and Kafka consumer)."""
+
+    def __init__(self, settings: BridgeSettings, *, sqs: DlqQueue, consumer: LetterSource) -> None:
         self.settings = settings
         self.stats = MirrorStats()
-        self._sqs = sqs or Sqs(settings.aws)
-        self._consumer = BatchConsumer(
-            settings.kafka, [settings.topics.deadletter], settings.dlq_group, max_records=settings.dlq_max_records
-        )
+        self._sqs = sqs
+        self._consumer = consumer
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -237,7 +244,7 @@ class DlqMirror:
         self.stats.truncated += sum(messages[i].truncated for i in accepted)
         return failed
 
-    async def _commit(self, records: list[ConsumedRecord]) -> None:
+    async def _commit(self, records: Sequence[ConsumedRecord]) -> None:
         try:
             await self._consumer.commit(next_offsets(records))
         except (CommitRejected, KafkaUnavailable, KafkaRejected) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from aiohttp import web
@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from bridge.dlq_mirror import DlqMirror
 from bridge.relay import Relay
-from bridge.settings import BridgeSettings
-from bridge.sqs import QueueError, Sqs
+from bridge.settings import BridgeSettings, QueueRef
+from bridge.sqs import QueueError
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,25 @@ class BridgeCollector(Collector):
                 yield CounterMetricFamily(f"bridge_mirror_{name}", text, value=counts[name])
 
 
+class ProbedQueue(Protocol):
+    """What the health view asks of SQS (bridge.sqs.Sqs, with a short read timeout)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def resolve(self, ref: QueueRef) -> str: ...
+    async def attributes(self, url: str) -> dict[str, str]: ...
+
+
 class HttpServer:
     """A small aiohttp server, bound to BRIDGE_HTTP_HOST:BRIDGE_HTTP_PORT (loopback by default)."""
 
-    def __init__(self, settings: BridgeSettings, services: Sequence[object]) -> None:
+    def __init__(self, settings: BridgeSettings, services: Sequence[object], *, sqs: ProbedQueue) -> None:
         self.settings = settings
         self.relay = next((s for s in services if isinstance(s, Relay)), None)
         self.mirror = next((s for s in services if isinstance(s, DlqMirror)), None)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(BridgeCollector(self.relay, self.mirror))
-        self._sqs = Sqs(settings.aws, read_timeout=PROBE_TIMEOUT)
+        self._sqs = sqs
         self._queue_url: str | None = None
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)

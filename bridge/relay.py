@@ -11,10 +11,10 @@ from typing import Protocol
 
 from bridge.messages import DecodedBody, bridge_dead_letter, decode_body, encode
 from bridge.settings import BridgeSettings, QueueRef
-from bridge.sqs import QueueError, Received, Sqs
+from bridge.sqs import QueueError, Received
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
 from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable
-from streamproc.kafka.producer import OutRecord, Producer
+from streamproc.kafka.producer import OutRecord
 from streamproc.shared.delivery import Verdict
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.faults import Faults
@@ -73,15 +73,14 @@ class _Plan:
 
 
 class Relay:
-    """Runs `pollers` receive loops over one idempotent producer until stop() is called."""
+    """Runs `pollers` receive loops over one idempotent producer until stop() is called (bridge.bootstrap
+    builds it with the real SQS client and Kafka producer)."""
 
-    def __init__(
-        self, settings: BridgeSettings, *, sqs: QueuePort | None = None, producer: ProducerPort | None = None
-    ) -> None:
+    def __init__(self, settings: BridgeSettings, *, sqs: QueuePort, producer: ProducerPort) -> None:
         self.settings = settings
         self.stats = RelayStats()
-        self._sqs = sqs or Sqs(settings.aws, read_timeout=settings.wait_seconds + 30)
-        self._producer = producer or Producer(settings.kafka, ack_timeout=settings.produce_timeout)
+        self._sqs = sqs
+        self._producer = producer
         self._faults = Faults.parse(settings.faults)
         self._stopping = asyncio.Event()
         self._kafka_ok = asyncio.Event()  # cleared while Kafka is unreachable: nobody receives from SQS

@@ -17,7 +17,8 @@ import aioboto3
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bridge.relay import Relay, bridge_topics
+from bridge import bootstrap
+from bridge.relay import bridge_topics
 from bridge.settings import BridgeSettings, QueueRef
 from devstack.provision import AwsEndpoint, Provisioned, provision
 from devstack.settings import AwsNames, StackSettings
@@ -132,7 +133,7 @@ async def backlog_phase(
     ready = asyncio.Event()
     reader = asyncio.create_task(read_events(settings, arrivals, ready))
     await ready.wait()
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     started = time.monotonic()
     running = asyncio.create_task(relay.run())
     await arrivals.done.wait()
@@ -181,7 +182,7 @@ async def live_phase(settings: BridgeSettings, s3: Any, made: Provisioned, args:
     ready = asyncio.Event()
     reader = asyncio.create_task(read_events(settings, arrivals, ready))
     await ready.wait()
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     running = asyncio.create_task(relay.run())
     await relay.wait_connected()
     started = time.monotonic()

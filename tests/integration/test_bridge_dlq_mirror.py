@@ -9,9 +9,9 @@ import aioboto3
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bridge.dlq_mirror import DlqMirror
+from bridge import bootstrap
 from bridge.messages import SQS_MAX_BYTES, encode
-from bridge.relay import Relay, bridge_topics
+from bridge.relay import bridge_topics
 from devstack.stack import Endpoints
 from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter
 from streamproc.kafka.admin import ensure_topics
@@ -48,7 +48,7 @@ async def test_a_malformed_sqs_body_is_dead_lettered_and_lands_in_the_sqs_dlq_wi
 ) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    relay, mirror = Relay(settings), DlqMirror(settings)
+    relay, mirror = bootstrap.relay(settings), bootstrap.mirror(settings)
     session = aioboto3.Session()
     async with session.client("sqs", **stack.aws.client_kwargs()) as sqs, running(relay, mirror):
         sent = await sqs.send_message(QueueUrl=made.queue_url, MessageBody="this is {not json")
@@ -85,7 +85,7 @@ async def test_the_mirror_truncates_an_oversized_dead_letter_and_mirrors_a_recor
     await _produce(
         stack.kafka_bootstrap_servers, settings.topics.deadletter, [encode(_big_letter(made.bucket)), b"\x00garbage"]
     )
-    mirror = DlqMirror(settings)
+    mirror = bootstrap.mirror(settings)
     session = aioboto3.Session()
     async with session.client("sqs", **stack.aws.client_kwargs()) as sqs, running(mirror):
         messages = await _receive_all(sqs, made.dlq_url, want=2)
@@ -153,7 +153,7 @@ async def test_a_dead_letter_the_sqs_dlq_refuses_for_good_is_replaced_by_a_stand
     await _produce(
         stack.kafka_bootstrap_servers, settings.topics.deadletter, [encode(small), encode(big), encode(small)]
     )
-    mirror = DlqMirror(settings)
+    mirror = bootstrap.mirror(settings)
     session = aioboto3.Session()
     async with session.client("sqs", **stack.aws.client_kwargs()) as sqs:
         await sqs.set_queue_attributes(QueueUrl=made.dlq_url, Attributes={"MaximumMessageSize": "1024"})

@@ -10,7 +10,7 @@ from pathlib import Path
 import aioboto3
 import pytest
 
-from bridge.relay import Relay
+from bridge import bootstrap
 from devstack.kafka import Kafka
 from devstack.process import wait_for
 from devstack.settings import StackSettings
@@ -61,7 +61,7 @@ async def test_while_kafka_is_down_no_message_is_deleted_and_after_it_returns_ev
     made = provision_unique(stack, unique, visibility_timeout=2)  # short, so the kept messages return soon
     kafka = KafkaConnection(bootstrap_servers=private_kafka.endpoint)
     settings = bridge_settings(stack, made, unique, kafka=kafka, produce_timeout=3.0)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     keys = [f"outage/file-{i}.csv" for i in range(6)]
     session = aioboto3.Session()
     kw = stack.aws.client_kwargs()

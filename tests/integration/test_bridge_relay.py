@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import aioboto3
 
-from bridge.relay import Relay
+from bridge import bootstrap
 from devstack.stack import Endpoints
 from streamproc.contract.events import OBJECT_EVENT_DECODER
 from tests.integration.test_bridge_support import (
@@ -28,7 +28,7 @@ BODY = b"claim_id,ndc\nC1,00002143380\n"
 async def test_an_upload_becomes_one_event_with_every_field_right(stack: Endpoints, unique: str) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     session = aioboto3.Session()
     kw = stack.aws.client_kwargs()
     async with session.client("s3", **kw) as s3, session.client("sqs", **kw) as sqs, running(relay):
@@ -60,7 +60,7 @@ async def test_an_upload_becomes_one_event_with_every_field_right(stack: Endpoin
 async def test_an_s3_test_event_is_deleted_without_an_event(stack: Endpoints, unique: str) -> None:
     made = provision_unique(stack, unique)  # configuring the notification sends s3:TestEvent
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     session = aioboto3.Session()
     async with session.client("sqs", **stack.aws.client_kwargs()) as sqs, running(relay):
         await eventually(lambda: relay.stats.test_events == 1, "the test event")
@@ -75,7 +75,7 @@ async def test_an_sns_wrapped_notification_and_an_object_removed_record_are_hand
 ) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     record = {
         "eventVersion": "2.2",
         "eventTime": "2026-03-04T05:06:07.890Z",
@@ -109,7 +109,7 @@ async def test_twenty_five_uploads_in_quick_succession_make_events_for_exactly_t
 ) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     keys = [f"burst/file-{i:02d}.csv" for i in range(25)]
     session = aioboto3.Session()
     kw = stack.aws.client_kwargs()
@@ -142,7 +142,7 @@ HOSTILE_KEYS = [
 async def test_hostile_keys_round_trip_exactly(stack: Endpoints, unique: str) -> None:
     made = provision_unique(stack, unique)
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     session = aioboto3.Session()
     async with session.client("s3", **stack.aws.client_kwargs()) as s3, running(relay):
         await upload(s3, made.bucket, HOSTILE_KEYS)

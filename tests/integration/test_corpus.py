@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from psycopg import sql
 
-from bridge.relay import Relay
+from bridge import bootstrap
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
 from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
@@ -174,7 +174,7 @@ async def relay_cases(stack: Endpoints, cases: Sequence[NotificationCase], patie
     unique = uuid.uuid4().hex[:10]
     made = provision_unique(stack, unique)  # configuring the notification also sends one s3:TestEvent
     settings = bridge_settings(stack, made, unique)
-    relay = Relay(settings)
+    relay = bootstrap.relay(settings)
     session = aioboto3.Session()
     async with session.client("sqs", **stack.aws.client_kwargs()) as sqs:
         task = asyncio.create_task(relay.run())

@@ -12,9 +12,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from bridge.dlq_mirror import DlqMirror
+from bridge import bootstrap
 from bridge.http import BridgeCollector
-from bridge.relay import Relay
 from bridge.settings import BridgeSettings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -22,7 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_the_collector_exposes_every_relay_and_mirror_counter_and_the_kafka_pause() -> None:
     settings = BridgeSettings()
-    relay, mirror = Relay(settings), DlqMirror(settings)
+    relay, mirror = bootstrap.relay(settings), bootstrap.mirror(settings)
     relay.stats.produced, relay.stats.deleted, mirror.stats.sent = 7, 6, 3
     registry = CollectorRegistry(auto_describe=False)
     registry.register(BridgeCollector(relay, mirror))
