@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE ?= kafka
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status logs demo bench test test-unit lint fmt clean
+.PHONY: help install up down status logs demo bench test test-quick test-unit lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,14 +39,17 @@ demo: $(STAMP) ## the main job: stack, bridge, worker, sample files, ledger summ
 bench: $(STAMP) ## benchmark on the local stack (~14 min): every figure, py-spy profiles; writes bench/results/
 	$(PY) -m devstack.bench --profile
 
-test: $(STAMP) ## all tests with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
+test: $(STAMP) ## every test (budget: .ci/run 25 minutes) with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*
 	$(PY) -m coverage run -m pytest
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report
 
+test-quick: $(STAMP) ## unit and repository tests and one integration case per behaviour (budget: 8 minutes)
+	$(PY) -m pytest -m "not slow"
+
 test-unit: $(STAMP) ## the tests that need no services
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit tests/repo
 
 lint: $(STAMP) ## ruff (check + format) and mypy strict
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,6 @@
     reprocess  force one finished file version through again
 
 Exit codes: streamproc.cli.errors. The commands are registered on the app by
-streamproc.cli.commands.install; the modules without Faust in them (errors, params, views, tailing,
-uploading) are pure.
+streamproc.cli.commands.install; the modules without Faust in them (errors, params, views, tail_format,
+upload_plan) are pure.
 """

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import click
 
 from streamproc.cli.errors import BadUsage
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 
 T = TypeVar("T")
 
@@ -61,8 +61,8 @@ def parse_datetime(text: str) -> datetime:
 def parse_duration(text: str) -> timedelta:
     """An ISO 8601 duration (PT1H, P1DT12H) as Kafka's --by-duration takes it."""
     try:
-        return replay.parse_duration(text)
-    except replay.ReplayPlanError as exc:
+        return resets.parse_duration(text)
+    except resets.ReplayPlanError as exc:
         raise ValueError(str(exc)) from None
 
 
@@ -74,21 +74,21 @@ def reset_spec(
     by_duration: timedelta | None = None,
     shift_by: int | None = None,
     to_offset: int | None = None,
-) -> replay.ResetSpec:
+) -> resets.ResetSpec:
     """The one reset the options ask for; BadUsage unless exactly one was given."""
-    given: list[replay.ResetSpec] = []
+    given: list[resets.ResetSpec] = []
     if to_earliest:
-        given.append(replay.ToEarliest())
+        given.append(resets.ToEarliest())
     if to_latest:
-        given.append(replay.ToLatest())
+        given.append(resets.ToLatest())
     if to_datetime is not None:
-        given.append(replay.ToDatetime(to_datetime))
+        given.append(resets.ToDatetime(to_datetime))
     if by_duration is not None:
-        given.append(replay.ByDuration(by_duration))
+        given.append(resets.ByDuration(by_duration))
     if shift_by is not None:
-        given.append(replay.ShiftBy(shift_by))
+        given.append(resets.ShiftBy(shift_by))
     if to_offset is not None:
-        given.append(replay.ToOffset(to_offset))
+        given.append(resets.ToOffset(to_offset))
     if len(given) != 1:
         msg = (
             "say where to reset to with exactly one of --to-earliest, --to-latest, --to-datetime, "

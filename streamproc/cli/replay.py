@@ -17,7 +17,7 @@ from streamproc.cli.errors import BadUsage, NotFound, Refused
 from streamproc.cli.params import DATETIME, DURATION, PARTITIONS, reset_spec
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.groups import sink_group
-from streamproc.kafka import resets as plans
+from streamproc.kafka import resets
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.topics.contract import UnknownTopicName, resolve_topic
 from streamproc.worker.settings import WorkerSettings
@@ -98,7 +98,7 @@ class ReplayArgs:
     execute: bool
     timeout: float
 
-    def spec(self) -> plans.ResetSpec:
+    def spec(self) -> resets.ResetSpec:
         return reset_spec(
             to_earliest=self.to_earliest, to_latest=self.to_latest, to_datetime=self.to_datetime,
             by_duration=self.by_duration, shift_by=self.shift_by, to_offset=self.to_offset,
@@ -125,7 +125,7 @@ async def run(cmd: OperatorCommand, settings: WorkerSettings, registry: Registry
         planned = await _plan_all(cmd, admin, chosen, spec, args.partitions)
         busy = [group for group, _ in planned if group.members]
         if busy:
-            refusals = "; ".join(str(plans.GroupHasActiveMembers(g.group_id, g.members)) for g in busy)
+            refusals = "; ".join(str(resets.GroupHasActiveMembers(g.group_id, g.members)) for g in busy)
             msg = f"{refusals}. Nothing was changed."
             raise Refused(msg)
         if not args.execute:
@@ -141,15 +141,15 @@ async def _plan_all(
     cmd: OperatorCommand,
     admin: GroupAdmin,
     chosen: Sequence[Target],
-    spec: plans.ResetSpec,
+    spec: resets.ResetSpec,
     partitions: Sequence[int] | None,
-) -> list[tuple[plans.GroupDescription, plans.ResetPlan]]:
+) -> list[tuple[resets.GroupDescription, resets.ResetPlan]]:
     """Each group's plan, printed as it is made; sink groups that never committed are skipped with a note."""
     planned = []
     for target in chosen:
         try:
             group = await admin.describe(target.group)
-        except plans.UnknownGroup:
+        except resets.UnknownGroup:
             if not target.default:
                 raise
             cmd.note(
@@ -161,7 +161,7 @@ async def _plan_all(
             msg = f"group {target.group} has no committed offsets to say which topics it reads: name them with --topic"
             raise BadUsage(msg)
         state = await admin.replay_state(target.group, topics, spec, partitions=partitions)
-        plan = plans.plan_reset(state, spec)
+        plan = resets.plan_reset(state, spec)
         planned.append((state.group, plan))
         cmd.out(f"{views.group_line(state.group)}: {views.spec_text(spec)}")
         for line in views.plan_lines(plan):

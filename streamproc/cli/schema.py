@@ -13,7 +13,7 @@ from faust.cli import argument, option
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
 from streamproc.datasets.registry import Registry
-from streamproc.topics import docs as topic_docs
+from streamproc.topics import docs
 from streamproc.topics.contract import UnknownTopicName, pipeline_topics, resolve_topic
 from streamproc.worker.settings import WorkerSettings
 
@@ -42,7 +42,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
             if topic is not None:
                 msg = "--markdown documents every topic: leave TOPIC out"
                 raise BadUsage(msg)
-            text = topic_docs.render(refs, settings.topics)
+            text = docs.render(refs, settings.topics)
             await asyncio.to_thread(_write, out, text)
             self.note(f"wrote {out} ({len(refs)} topics)")
             return

@@ -13,7 +13,7 @@ import click
 import faust
 from faust.cli import argument, option
 
-from streamproc.cli import tail_format as tailing
+from streamproc.cli import tail_format
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage
 from streamproc.datasets.registry import Registry
@@ -76,22 +76,22 @@ async def _show(cmd: OperatorCommand, reader: TailReader, ref: TopicRef, args: T
         bounds = {home: bounds[home]}
     limit = args.backlog()
     whole = args.key is not None or limit is None
-    span = tailing.window(bounds, None if whole else limit, from_beginning=args.from_beginning)
+    span = tail_format.window(bounds, None if whole else limit, from_beginning=args.from_beginning)
     starts, ends = {p: s for p, (s, _) in span.items()}, {p: e for p, (_, e) in span.items()}
     events = _matching(reader.read(ref.name, starts, ends, stop), args)
     shown = 0
     if limit is None:  # everything: print as it comes, nothing held in memory
         async for event in events:
-            cmd.out(tailing.line(event, ref, unmasked=args.unmasked))
+            cmd.out(tail_format.line(event, ref, unmasked=args.unmasked))
             shown += 1
     else:
-        for kept in tailing.pick([e async for e in events], limit, from_beginning=args.from_beginning):
-            cmd.out(tailing.line(kept, ref, unmasked=args.unmasked))
+        for kept in tail_format.pick([e async for e in events], limit, from_beginning=args.from_beginning):
+            cmd.out(tail_format.line(kept, ref, unmasked=args.unmasked))
             shown += 1
     if args.follow:
         after = {p: end for p, (_, end) in bounds.items()}
         async for event in _matching(reader.read(ref.name, after, None, stop), args):
-            cmd.out(tailing.line(event, ref, unmasked=args.unmasked))
+            cmd.out(tail_format.line(event, ref, unmasked=args.unmasked))
             shown += 1
     return shown
 

@@ -11,7 +11,7 @@ import faust
 from faust.cli import argument, option
 
 from streamproc.adapters.drop_zone import MIB, DropZone
-from streamproc.cli import upload_plan as uploading
+from streamproc.cli import upload_plan
 from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import BadUsage, NotFound, Refused
 from streamproc.cli.upload_plan import Progress, Upload, UploadPlan, human
@@ -103,7 +103,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
 async def run(cmd: OperatorCommand, settings: WorkerSettings, args: UploadArgs) -> None:
     plan = checked_plan(args)
     for path in plan.skipped:
-        cmd.note(f"skipped {path}: {uploading.NOT_CSV} (--any uploads it)")
+        cmd.note(f"skipped {path}: {upload_plan.NOT_CSV} (--any uploads it)")
     meter = Meter(Progress(plan.total_bytes, len(plan.files)), cmd.stderr, cmd.stdout, args.part_size * MIB)
     async with DropZone(
         settings.aws, settings.bucket, part_size=args.part_size * MIB, concurrency=args.concurrency
@@ -113,7 +113,7 @@ async def run(cmd: OperatorCommand, settings: WorkerSettings, args: UploadArgs) 
             for item in plan.files:
                 meter.start(item)
                 head = await zone.upload(item.path, item.key, meter.add)
-                parts = uploading.parts(item.size, args.part_size * MIB)
+                parts = upload_plan.parts(item.size, args.part_size * MIB)
                 how = f", {parts} parts" if parts > 1 else ""
                 where = f"s3://{settings.bucket}/{item.key}"
                 meter.done(f"uploaded {item.path} -> {where} ({human(head.size)}{how}, ETag {head.etag})")
@@ -125,12 +125,12 @@ async def run(cmd: OperatorCommand, settings: WorkerSettings, args: UploadArgs) 
 
 def checked_plan(args: UploadArgs) -> UploadPlan:
     """The files to upload; refused if any named file is not CSV, or two files would share a key."""
-    plan = uploading.plan_uploads(args.paths, args.prefix, any_file=args.any_file)
+    plan = upload_plan.plan_uploads(args.paths, args.prefix, any_file=args.any_file)
     if plan.refused:
         named = ", ".join(str(p) for p in plan.refused)
-        msg = f"refused {named}: {uploading.NOT_CSV}. Nothing was uploaded; --any uploads it anyway"
+        msg = f"refused {named}: {upload_plan.NOT_CSV}. Nothing was uploaded; --any uploads it anyway"
         raise Refused(msg)
-    clashes = uploading.repeated_keys(plan)
+    clashes = upload_plan.repeated_keys(plan)
     if clashes:
         msg = f"two files would land on the same key: {', '.join(clashes)}; upload them separately or with --prefix"
         raise BadUsage(msg)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Collection[int] = ()) -> list[str]:
@@ -138,7 +138,7 @@ def reject_lines(rejects: Sequence[Mapping[str, Any]]) -> list[str]:
     return table(("LINE", "STAGE", "CLASS", "FIELD: RULE (WHY)"), body, numeric={0})
 
 
-def plan_lines(plan: replay.ResetPlan) -> list[str]:
+def plan_lines(plan: resets.ResetPlan) -> list[str]:
     """Per partition: the committed offset now -> the new one, and the lag before and after."""
     body = [
         (p.topic, p.partition, p.current, p.new, None if p.current is None else p.log_end - p.current, p.lag_after)
@@ -147,19 +147,19 @@ def plan_lines(plan: replay.ResetPlan) -> list[str]:
     return table(("TOPIC", "PARTITION", "CURRENT", "NEW", "LAG NOW", "LAG AFTER"), body, numeric={1, 2, 3, 4, 5})
 
 
-def spec_text(spec: replay.ResetSpec) -> str:
+def spec_text(spec: resets.ResetSpec) -> str:
     """A reset spec as the option that asked for it."""
-    if isinstance(spec, replay.ToDatetime):
+    if isinstance(spec, resets.ToDatetime):
         return f"--to-datetime {spec.at.isoformat()}"
-    if isinstance(spec, replay.ByDuration):
+    if isinstance(spec, resets.ByDuration):
         return f"--by-duration {spec.duration}"
-    if isinstance(spec, replay.ShiftBy):
+    if isinstance(spec, resets.ShiftBy):
         return f"--shift-by {spec.n}"
-    if isinstance(spec, replay.ToOffset):
+    if isinstance(spec, resets.ToOffset):
         return f"--to-offset {spec.offset}"
-    return "--to-earliest" if isinstance(spec, replay.ToEarliest) else "--to-latest"
+    return "--to-earliest" if isinstance(spec, resets.ToEarliest) else "--to-latest"
 
 
-def group_line(group: replay.GroupDescription) -> str:
+def group_line(group: resets.GroupDescription) -> str:
     members = ", ".join(f"{m.client_id}@{m.host}" for m in group.members) or "no active members"
     return f"group {group.group_id} ({group.state}; {members})"

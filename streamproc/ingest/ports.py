@@ -38,14 +38,14 @@ class SinkStore(Protocol):
 
 
 class TopicSource(Protocol):
-    """Reads a topic without a group (shared.kafka.TopicReader): what a resumed split already produced."""
+    """Reads a topic without a group (kafka.reader.TopicReader): what a resumed split already produced."""
 
     async def end_offsets(self, topic: str) -> dict[int, int]: ...
     async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]: ...
 
 
 class RecordProducer(Protocol):
-    """Hands records to Kafka without waiting for acks (shared.kafka.Producer)."""
+    """Hands records to Kafka without waiting for acks (kafka.producer.Producer)."""
 
     @property
     def ack_timeout(self) -> float: ...
@@ -54,7 +54,7 @@ class RecordProducer(Protocol):
 
 
 class RecordSource(Protocol):
-    """A group member reading a topic with manual commits (shared.kafka.BatchConsumer)."""
+    """A group member reading a topic with manual commits (kafka.consumer.BatchConsumer)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...

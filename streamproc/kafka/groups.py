@@ -13,7 +13,8 @@ DescribeGroups sees classic-protocol groups, which is what aiokafka and Faust (a
 default) form. A group of the KIP-848 `consumer` protocol reads as "Dead"; with committed offsets it
 is reported as GroupNotClassic instead of being mistaken for an empty group. Applying a plan is a
 commit with generation -1 and no member id, which brokers also refuse while a group has members.
-Planning and the errors raised here are pure: streamproc.kafka.resets.
+Planning and the group errors are pure (streamproc.kafka.resets); Kafka's own errors leave translated by
+errors.translate: KafkaUnavailable (retry later) or KafkaRejected.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema
 from aiokafka.structs import TopicPartition
 
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable, translate
 from streamproc.kafka.protocol import STR, Versioned
 from streamproc.shared.settings import KafkaConnection
@@ -125,18 +126,18 @@ class GroupAdmin:
             raise KafkaUnavailable(msg)
         return self._client
 
-    async def describe(self, group_id: str) -> replay.GroupDescription:
+    async def describe(self, group_id: str) -> resets.GroupDescription:
         """State, active members and committed offsets of a classic group; UnknownGroup if it has neither."""
         group = await self._retrying(f"describe group {group_id}", lambda: self._describe_once(group_id))
         if group.state == "Dead" and group.committed:
             msg = f"group {group_id} is not a classic consumer group (KIP-848 consumer, streams or share protocol)"
-            raise replay.GroupNotClassic(msg)
+            raise resets.GroupNotClassic(msg)
         if group.state == "Dead":
             msg = f"consumer group {group_id} does not exist (no members, no committed offsets)"
-            raise replay.UnknownGroup(msg)
+            raise resets.UnknownGroup(msg)
         return group
 
-    async def _describe_once(self, group_id: str) -> replay.GroupDescription:
+    async def _describe_once(self, group_id: str) -> resets.GroupDescription:
         client = self._started()
         node = await client.coordinator_lookup(0, group_id)  # 0: a group coordinator
         response = await client.send(node, Versioned(_DescribeGroupsRequestV4, [group_id], False, needs="Kafka 2.4+"))
@@ -150,33 +151,33 @@ class GroupAdmin:
                 _raise_for(error, f"fetch offset of group {group_id} on {topic}[{partition}]")
                 if offset >= 0:
                     committed[(topic, partition)] = offset
-        return replay.GroupDescription(
+        return resets.GroupDescription(
             group_id=group_id,
             state=state,
             protocol_type=protocol_type,
-            members=tuple(replay.Member(member_id=m[0], instance_id=m[1], client_id=m[2], host=m[3]) for m in members),
+            members=tuple(resets.Member(member_id=m[0], instance_id=m[1], client_id=m[2], host=m[3]) for m in members),
             committed=committed,
         )
 
     async def partition_states(
         self,
-        group: replay.GroupDescription,
+        group: resets.GroupDescription,
         topics: Sequence[str],
         *,
         partitions: Collection[int] | None = None,
         at: datetime | None = None,
-    ) -> tuple[replay.PartitionState, ...]:
+    ) -> tuple[resets.PartitionState, ...]:
         """Log start/end (and the first offset at or after `at`) of the chosen partitions, with the group's lag."""
 
-        async def once() -> tuple[replay.PartitionState, ...]:
+        async def once() -> tuple[resets.PartitionState, ...]:
             metadata = await self._metadata()
             known = {topic: metadata.partitions_for_topic(topic) or set() for topic in metadata.topics()}
-            chosen = replay.choose_partitions(known, topics, partitions)
+            chosen = resets.choose_partitions(known, topics, partitions)
             start = await self._list_offsets(metadata, chosen, _EARLIEST)
             end = await self._list_offsets(metadata, chosen, _LATEST)
             found = await self._list_offsets(metadata, chosen, int(at.timestamp() * 1000)) if at else {}
             return tuple(
-                replay.PartitionState(
+                resets.PartitionState(
                     topic=topic,
                     partition=partition,
                     committed=group.committed.get((topic, partition)),
@@ -193,23 +194,23 @@ class GroupAdmin:
         self,
         group_id: str,
         topics: Sequence[str],
-        spec: replay.ResetSpec,
+        spec: resets.ResetSpec,
         *,
         partitions: Collection[int] | None = None,
         now: datetime | None = None,
-    ) -> replay.ReplayState:
+    ) -> resets.ReplayState:
         """Everything `plan_reset(state, spec)` needs: the group and its chosen partitions, read now."""
         taken_at = now or datetime.now(UTC)
-        lookup_time = replay.reset_time(spec, taken_at)
+        lookup_time = resets.reset_time(spec, taken_at)
         group = await self.describe(group_id)
         states = await self.partition_states(group, topics, partitions=partitions, at=lookup_time)
-        return replay.ReplayState(group=group, partitions=states, taken_at=taken_at, lookup_time=lookup_time)
+        return resets.ReplayState(group=group, partitions=states, taken_at=taken_at, lookup_time=lookup_time)
 
-    async def apply(self, plan: replay.ResetPlan) -> None:
+    async def apply(self, plan: resets.ResetPlan) -> None:
         """Commit the plan's new offsets for its group; GroupHasActiveMembers (naming them) while any consumer runs."""
         group = await self.describe(plan.group_id)
         if group.members:
-            raise replay.GroupHasActiveMembers(plan.group_id, group.members)
+            raise resets.GroupHasActiveMembers(plan.group_id, group.members)
         topics: dict[str, list[tuple[int, int, str]]] = {}
         for reset in plan.partitions:
             topics.setdefault(reset.topic, []).append((reset.partition, reset.new, ""))
@@ -219,8 +220,8 @@ class GroupAdmin:
             await self._retrying(
                 f"commit offsets of {plan.group_id}", lambda: self._commit_once(plan.group_id, request)
             )
-        except replay.GroupHasActiveMembers as exc:
-            raise replay.GroupHasActiveMembers(plan.group_id, (await self.describe(plan.group_id)).members) from exc
+        except resets.GroupHasActiveMembers as exc:
+            raise resets.GroupHasActiveMembers(plan.group_id, (await self.describe(plan.group_id)).members) from exc
         logger.info("group %s: committed new offsets on %d partition(s)", plan.group_id, len(plan.partitions))
 
     async def _commit_once(self, group_id: str, request: Any) -> None:
@@ -230,7 +231,7 @@ class GroupAdmin:
         for topic, partitions in response.topics:
             for partition, code in partitions:
                 if code in _BUSY_CODES:
-                    raise replay.GroupHasActiveMembers(group_id, ())
+                    raise resets.GroupHasActiveMembers(group_id, ())
                 _raise_for(code, f"commit offset of group {group_id} on {topic}[{partition}]")
 
     async def _metadata(self) -> Any:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.groups import sink_group
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.web.lag import LagProblem, PartitionLag, Watched
 from streamproc.worker.settings import WorkerSettings
@@ -27,7 +27,7 @@ async def read_lag(admin: GroupAdmin, watched: Sequence[Watched]) -> tuple[list[
         try:
             group = await _describe(admin, w.group)
             states = await admin.partition_states(group, [w.topic])
-        except replay.GroupAdminError as exc:
+        except resets.GroupAdminError as exc:
             problems.append(LagProblem(role=w.role, group=w.group, topic=w.topic, reason=str(exc)))
             continue
         lags += [
@@ -52,12 +52,12 @@ async def kafka_answers(admin: GroupAdmin) -> None:
     await admin.partition_states(_unknown(""), [])
 
 
-async def _describe(admin: GroupAdmin, group_id: str) -> replay.GroupDescription:
+async def _describe(admin: GroupAdmin, group_id: str) -> resets.GroupDescription:
     try:
         return await admin.describe(group_id)
-    except replay.UnknownGroup:
+    except resets.UnknownGroup:
         return _unknown(group_id)  # no member has joined and nothing is committed yet: all of the log is lag
 
 
-def _unknown(group_id: str) -> replay.GroupDescription:
-    return replay.GroupDescription(group_id=group_id, state="Unknown", protocol_type="", members=(), committed={})
+def _unknown(group_id: str) -> resets.GroupDescription:
+    return resets.GroupDescription(group_id=group_id, state="Unknown", protocol_type="", members=(), committed={})

@@ -34,7 +34,7 @@ class PipelineCollector(Collector):
         yield self._health()
 
     def _rows(self) -> Iterator[CounterMetricFamily]:
-        fanout = self.monitor.pipeline.fanout.stats
+        fanout = self.monitor.fanout_stats
         produced = CounterMetricFamily(
             "streamproc_rows_produced", "Valid rows the fan-out produced to their dataset's topic.", labels=["dataset"]
         )
@@ -46,7 +46,7 @@ class PipelineCollector(Collector):
             "Rows dead-lettered: by validation (stage split) or refused by the database (stage sink).",
             labels=["dataset", "stage"],
         )
-        for sink in self.monitor.pipeline.sinks:
+        for sink in self.monitor.sinks:
             name = sink.dataset.name
             produced.add_metric([name], fanout.rows_by_dataset.get(name, 0))
             loaded.add_metric([name], sink.stats.rows_written)
@@ -79,7 +79,7 @@ class PipelineCollector(Collector):
             unit="seconds",
         )
         now = time.time()
-        for sink in self.monitor.pipeline.sinks:
+        for sink in self.monitor.sinks:
             name, stats = sink.dataset.name, sink.stats
             _add_histogram(sizes, name, stats.batch_rows)
             _add_histogram(seconds, name, stats.write_seconds)
@@ -114,7 +114,7 @@ class PipelineCollector(Collector):
         return lag
 
     def _fanout(self) -> Iterator[CounterMetricFamily]:
-        stats = self.monitor.pipeline.fanout.stats
+        stats = self.monitor.fanout_stats
         yield CounterMetricFamily(
             "streamproc_s3_read_bytes", "Bytes the fan-out read from S3.", value=stats.bytes_read, unit="bytes"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from streamproc.adapters.bridge_health import BridgeHealth
 from streamproc.adapters.ledger_reader import LedgerReader
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets.registry import Registry
+from streamproc.ingest.sink import SinkConsumer
+from streamproc.ingest.split_context import FanOutStats
 from streamproc.kafka.errors import KafkaUnavailable
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.shared.errors import StreamprocError
@@ -152,6 +155,16 @@ class Monitor(Service):
             self.lag_read_at = datetime.now(UTC)
         except KafkaUnavailable as exc:
             logger.warning("stats page: lag not read (%s)", describe(exc))
+
+    @property
+    def fanout_stats(self) -> FanOutStats:
+        """The fan-out's counters since start."""
+        return self.pipeline.fanout.stats
+
+    @property
+    def sinks(self) -> Sequence[SinkConsumer]:
+        """The worker's sinks (one per dataset), each with its counters."""
+        return self.pipeline.sinks
 
     def counters(self) -> dict[str, int]:
         """Cumulative row counts per topic, from the fan-out's and the sinks' stats (the one set of counters)."""

@@ -93,8 +93,13 @@ class Pipeline(Service):
             policy=policy,
         )
 
-    def new_sink(self, dataset: Dataset, *, group_id: str | None = None, **overrides: Any) -> SinkConsumer:
-        """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs (and store)."""
+    def new_sink(
+        self, dataset: Dataset, *, group_id: str | None = None, member: str | None = None, **overrides: Any
+    ) -> SinkConsumer:
+        """The sink of `dataset` on this pipeline's adapters; tests and the benchmark override its knobs (and store).
+
+        `member` is its static group member id (default: this worker's); two sinks in one group with the same id
+        fence each other, as two workers started with one STREAMPROC_INSTANCE_ID would."""
         s = self.settings
         options: dict[str, Any] = {
             "batch_size": s.sink_batch_size,
@@ -111,7 +116,7 @@ class Pipeline(Service):
             # A batch of 5000 events is ~3 MB: more prefetch buys no speed and grows memory with the backlog.
             fetch_max_bytes=8 << 20,
             max_partition_fetch_bytes=2 << 20,
-            group_instance_id=s.member_name,  # static, like the fan-out agent (see app._app_options)
+            group_instance_id=member or s.member_name,  # static, like the fan-out agent (see app._app_options)
             session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=int(max(1.0, s.session_timeout / 4) * 1000),
         )

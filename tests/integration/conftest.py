@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +14,14 @@ from devstack.settings import StackSettings
 from devstack.stack import Endpoints
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in item.nodeid:
             item.add_marker(pytest.mark.integration)
+    if any("test_terraform_apply.py" in item.nodeid for item in items) and not config.option.collectonly:
+        from tests.integration.test_terraform_apply import apply_in_background
+
+        apply_in_background(Path(tempfile.mkdtemp(prefix="streamproc-terraform-")))
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devstack.stack import Endpoints
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expected_rows(
     stack: Endpoints, tmp_path: Path
 ) -> None:

@@ -55,6 +55,7 @@ async def private_kafka(tmp_path: Path) -> AsyncIterator[Kafka]:
         await asyncio.to_thread(kafka.stop)
 
 
+@pytest.mark.slow
 async def test_while_kafka_is_down_no_message_is_deleted_and_after_it_returns_every_event_arrives(
     stack: Endpoints, unique: str, private_kafka: Kafka
 ) -> None:

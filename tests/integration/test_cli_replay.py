@@ -59,7 +59,7 @@ async def reset_with_our_cli(d: Deployment, groups: dict[str, str]) -> None:
     assert all(f"applied: group {group}" in done.stdout for group in groups)
 
 
-@pytest.mark.parametrize("tool", ["streamproc replay", "kafka-consumer-groups"])
+@pytest.mark.parametrize("tool", ["streamproc replay", pytest.param("kafka-consumer-groups", marks=pytest.mark.slow)])
 async def test_a_replay_to_earliest_and_a_worker_restart_change_no_row_checksum_or_ledger_count(
     stack: Endpoints, unique: str, tmp_path: Path, tool: str
 ) -> None:

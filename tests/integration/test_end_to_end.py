@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from devstack.deployment import deployment
 from devstack.stack import Endpoints
 from streamproc.datasets import samples
@@ -34,6 +36,7 @@ async def test_uploads_flow_through_bridge_and_worker_into_postgres(
     assert rows["notes/readme.csv"]["status"] == "FAILED"
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_mid_file_loads_every_row_exactly_once_after_restart(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:

@@ -10,6 +10,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from devstack.deployment import Deployment, deployment
 from devstack.kafka import Kafka
 from devstack.postgres import Postgres
@@ -63,18 +65,21 @@ async def test_a_worker_killed_during_the_fan_out_resumes_and_duplicates_no_row_
     await crash_and_restart(stack, unique, tmp_path, "split:8000")
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_inside_a_sink_transaction_loses_and_doubles_nothing(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
     await crash_and_restart(stack, unique, tmp_path, "sink-write:2")
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_after_a_database_commit_but_before_the_offset_commit_doubles_nothing(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
     await crash_and_restart(stack, unique, tmp_path, "sink-commit:2")
 
 
+@pytest.mark.slow
 async def test_kafka_stopped_and_restarted_mid_file_loses_nothing(
     stack: Endpoints, unique: str, tmp_path: Path, private_kafka: Kafka
 ) -> None:
@@ -93,6 +98,7 @@ async def test_kafka_stopped_and_restarted_mid_file_loses_nothing(
         assert not d.dead("worker")  # it rode the outage out
 
 
+@pytest.mark.slow
 async def test_kafka_frozen_for_fifteen_seconds_mid_file_loses_nothing(
     stack: Endpoints, unique: str, tmp_path: Path, private_kafka: Kafka
 ) -> None:
@@ -115,6 +121,7 @@ async def test_kafka_frozen_for_fifteen_seconds_mid_file_loses_nothing(
         assert not d.dead("worker")
 
 
+@pytest.mark.slow
 async def test_postgres_stopped_twenty_seconds_mid_file_holds_the_pipeline_without_a_crash_or_dead_letter(
     stack: Endpoints, unique: str, tmp_path: Path, private_postgres: Postgres
 ) -> None:
@@ -134,6 +141,7 @@ async def test_postgres_stopped_twenty_seconds_mid_file_holds_the_pipeline_witho
         assert d.pid("worker") == worker and not d.dead("worker")  # no crash, no restart
 
 
+@pytest.mark.slow
 async def test_a_bridge_killed_between_produce_and_delete_causes_one_duplicate_event_that_is_skipped(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
@@ -156,6 +164,7 @@ async def test_a_bridge_killed_between_produce_and_delete_causes_one_duplicate_e
         await assert_exact(d, ff, unique, outcome)
 
 
+@pytest.mark.slow
 async def test_a_second_worker_joining_and_the_first_leaving_mid_file_lose_and_double_nothing(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:

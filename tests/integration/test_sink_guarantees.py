@@ -88,7 +88,8 @@ async def test_a_second_sink_joining_and_the_first_leaving_mid_stream_lose_and_d
         await h.ingest(event)
         store = Unhurried(h.pipeline.rows)
         first = h.pipeline.new_sink(dataset, group_id=group, batch_size=500, store=store)
-        second = h.pipeline.new_sink(dataset, group_id=group, batch_size=500, store=store)
+        # Another worker's sink: its own static member id (one id twice would fence, not join).
+        second = h.pipeline.new_sink(dataset, group_id=group, member=f"second-{unique}", batch_size=500, store=store)
         async with sink_running(first):
             await eventually(lambda: first.stats.batches >= 3, "the first sink writing")
             async with sink_running(second):

@@ -50,6 +50,7 @@ def _sink(h: Harness, unique: str) -> SinkConsumer:
     )
 
 
+@pytest.mark.slow
 async def test_a_database_outage_holds_the_sink_until_it_returns_and_loses_nothing(
     stack: Endpoints, unique: str, private_postgres: Postgres
 ) -> None:

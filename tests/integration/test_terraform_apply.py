@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,25 +59,26 @@ def _iam(endpoint: AwsEndpoint) -> Any:
     return boto3.client("iam", **endpoint.client_kwargs())
 
 
-@pytest.fixture(scope="session")
-def toolchain() -> terraform.Toolchain:
-    try:
-        return terraform.locate()
-    except terraform.TerraformUnavailable as exc:
-        pytest.skip(f"Terraform apply not run: {exc}")
+@dataclass
+class _Scratch:
+    """A moto server of the apply's own, so it cannot collide with the stack's provisioned names."""
 
+    endpoint: AwsEndpoint
+    home: Path
 
-@pytest.fixture(scope="session")
-def scratch_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEndpoint]:
-    """A moto server of this session's own, so the apply cannot collide with the stack's provisioned names."""
-    port, home = free_port(), tmp_path_factory.mktemp("scratch-moto")
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    spawn(argv, pid_file=home / "moto.pid", log_file=home / "moto.log")
-    try:
-        assert wait_for(lambda: port_open(port), 60.0), (home / "moto.log").read_text()
-        yield AwsEndpoint(url=f"http://127.0.0.1:{port}")
-    finally:
-        stop(home / "moto.pid", timeout=15.0)
+    @classmethod
+    def start(cls, home: Path) -> _Scratch:
+        port = free_port()
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        spawn(argv, pid_file=home / "moto.pid", log_file=home / "moto.log")
+        scratch = cls(AwsEndpoint(url=f"http://127.0.0.1:{port}"), home)
+        if not wait_for(lambda: port_open(port), 60.0):
+            scratch.stop()
+            raise RuntimeError((home / "moto.log").read_text())
+        return scratch
+
+    def stop(self) -> None:
+        stop(self.home / "moto.pid", timeout=15.0)
 
 
 def _timed(seconds: dict[str, float], step: str, action: Any) -> None:
@@ -84,24 +87,55 @@ def _timed(seconds: dict[str, float], step: str, action: Any) -> None:
     seconds[step] = time.monotonic() - t0
 
 
+def _apply(base: Path) -> tuple[Applied, _Scratch]:
+    """init + validate + apply against a scratch moto (the provider waits ~25 s after each SQS queue)."""
+    toolchain = terraform.locate()  # TerraformUnavailable: the tests skip, saying why
+    base.mkdir(parents=True, exist_ok=True)
+    scratch = _Scratch.start(base / "moto")
+    try:
+        workspace = terraform.Workspace(toolchain, base / "terraform", scratch.endpoint)
+        workspace.prepare(terraform.emulator_variables(AwsNames()))
+        seconds: dict[str, float] = {}
+        for step in ("init", "validate", "apply"):
+            _timed(seconds, step, getattr(workspace, step))
+        outputs = workspace.outputs()
+    except BaseException:
+        scratch.stop()
+        raise
+    applied = Applied(workspace, scratch.endpoint, terraform.provisioned(outputs), outputs, seconds)
+    return applied, scratch
+
+
+_EARLY: dict[str, Future[tuple[Applied, _Scratch]]] = {}
+
+
+def apply_in_background(base: Path) -> None:
+    """Start the apply when the session starts (tests/integration/conftest.py calls this when a test here is
+    selected): it spends most of its minute waiting on the provider, so it runs while the other tests do."""
+    if "apply" not in _EARLY:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply")
+        _EARLY["apply"] = pool.submit(_apply, base)
+        pool.shutdown(wait=False)
+
+
 @pytest.fixture(scope="session")
-def applied(
-    toolchain: terraform.Toolchain,
-    scratch_moto: AwsEndpoint,
-    tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
-) -> Iterator[Applied]:
-    """One init + validate + apply per session (the provider waits ~25 s after each SQS queue); destroy after."""
-    workspace = terraform.Workspace(toolchain, tmp_path_factory.mktemp("terraform"), scratch_moto)
-    workspace.prepare(terraform.emulator_variables(AwsNames()))
-    seconds: dict[str, float] = {}
-    for step in ("init", "validate", "apply"):
-        _timed(seconds, step, getattr(workspace, step))
-    outputs = workspace.outputs()
-    yield Applied(workspace, scratch_moto, terraform.provisioned(outputs), outputs, seconds)
-    _timed(seconds, "destroy", workspace.destroy)
-    _assert_nothing_left(scratch_moto)
-    _report(pytestconfig, "terraform against moto: " + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+def applied(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Applied]:
+    """One init + validate + apply per session (started early, in the background); destroy after."""
+    if "apply" not in _EARLY:
+        apply_in_background(tmp_path_factory.mktemp("terraform-apply"))
+    try:
+        result, scratch = _EARLY["apply"].result(timeout=terraform.TIMEOUTS["apply"] + 300)
+    except terraform.TerraformUnavailable as exc:
+        pytest.skip(f"Terraform apply not run: {exc}")
+    try:
+        yield result
+        _timed(result.seconds, "destroy", result.workspace.destroy)
+        _assert_nothing_left(result.endpoint)
+    finally:
+        scratch.stop()
+        shutil.rmtree(scratch.home.parent, ignore_errors=True)
+    line = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    _report(pytestconfig, f"terraform against moto (applied in the background): {line}")
 
 
 def _report(config: pytest.Config, line: str) -> None:

@@ -77,6 +77,7 @@ async def sink_lag(d: WebDeployment) -> int | None:
     return next((g["lag"] for g in lag["groups"] if g["group"] == group), None)
 
 
+@pytest.mark.slow
 async def test_a_stopped_database_turns_healthz_503_and_grows_sink_lag_until_it_returns(
     stack: Endpoints, unique: str, tmp_path: Path, private_postgres: Postgres
 ) -> None:

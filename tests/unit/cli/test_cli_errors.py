@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamproc.adapters.postgres import DatabaseUnavailable
 from streamproc.cli.errors import INTERRUPTED, REFUSED, UNAVAILABLE, USAGE, BadUsage, NotFound, Refused, exit_code_for
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 from streamproc.kafka.errors import KafkaUnavailable
 from streamproc.shared.settings import SettingsError
 
@@ -12,8 +12,8 @@ from streamproc.shared.settings import SettingsError
 def test_refusals_and_unknown_things_exit_1() -> None:
     assert exit_code_for(Refused("no")) == REFUSED
     assert exit_code_for(NotFound("none")) == REFUSED
-    assert exit_code_for(replay.UnknownGroup("g")) == REFUSED
-    assert exit_code_for(replay.GroupHasActiveMembers("g", ())) == REFUSED
+    assert exit_code_for(resets.UnknownGroup("g")) == REFUSED
+    assert exit_code_for(resets.GroupHasActiveMembers("g", ())) == REFUSED
 
 
 def test_usage_and_settings_errors_exit_2() -> None:

@@ -19,7 +19,7 @@ from streamproc.cli.params import (
     parse_s3_url,
     reset_spec,
 )
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 
 
 def test_an_s3_url_splits_into_bucket_and_key_with_escapes_decoded() -> None:
@@ -62,11 +62,11 @@ def test_a_duration_is_iso_8601_as_kafka_takes_it() -> None:
 
 def test_exactly_one_reset_spec_is_taken() -> None:
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    assert reset_spec(to_earliest=True) == replay.ToEarliest()
-    assert reset_spec(to_datetime=at) == replay.ToDatetime(at)
-    assert reset_spec(shift_by=-5) == replay.ShiftBy(-5)
-    assert reset_spec(to_offset=0) == replay.ToOffset(0)
-    assert reset_spec(by_duration=timedelta(hours=1)) == replay.ByDuration(timedelta(hours=1))
+    assert reset_spec(to_earliest=True) == resets.ToEarliest()
+    assert reset_spec(to_datetime=at) == resets.ToDatetime(at)
+    assert reset_spec(shift_by=-5) == resets.ShiftBy(-5)
+    assert reset_spec(to_offset=0) == resets.ToOffset(0)
+    assert reset_spec(by_duration=timedelta(hours=1)) == resets.ByDuration(timedelta(hours=1))
 
 
 @pytest.mark.parametrize(

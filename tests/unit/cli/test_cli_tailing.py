@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from streamproc.cli import tail_format as tailing
+from streamproc.cli import tail_format
 from streamproc.contract.events import ENCODER, ObjectEvent, Provenance
 from streamproc.datasets.registry import load_registry
 from streamproc.shared.settings import TopicSettings
@@ -50,22 +50,22 @@ def seen(value: bytes | None, *, partition: int = 0, offset: int = 0, ts: int = 
 
 def test_the_newest_window_takes_the_last_n_of_each_partition_and_the_oldest_the_first_n() -> None:
     bounds = {0: (10, 100), 1: (0, 3), 2: (5, 5)}
-    assert tailing.window(bounds, 5, from_beginning=False) == {0: (95, 100), 1: (0, 3), 2: (5, 5)}
-    assert tailing.window(bounds, 5, from_beginning=True) == {0: (10, 15), 1: (0, 3), 2: (5, 5)}
-    assert tailing.window(bounds, None, from_beginning=False) == bounds
+    assert tail_format.window(bounds, 5, from_beginning=False) == {0: (95, 100), 1: (0, 3), 2: (5, 5)}
+    assert tail_format.window(bounds, 5, from_beginning=True) == {0: (10, 15), 1: (0, 3), 2: (5, 5)}
+    assert tail_format.window(bounds, None, from_beginning=False) == bounds
 
 
 def test_pick_keeps_the_newest_or_oldest_events_across_partitions_in_time_order() -> None:
     events = [seen(None, partition=p, offset=o, ts=t) for p, o, t in [(0, 1, 30), (1, 7, 10), (0, 2, 40), (1, 8, 20)]]
-    newest = tailing.pick(events, 2, from_beginning=False)
-    oldest = tailing.pick(events, 3, from_beginning=True)
+    newest = tail_format.pick(events, 2, from_beginning=False)
+    oldest = tail_format.pick(events, 3, from_beginning=True)
     assert [(e.partition, e.offset) for e in newest] == [(0, 1), (0, 2)]
     assert [(e.partition, e.offset) for e in oldest] == [(1, 7), (1, 8), (0, 1)]
-    assert tailing.pick(events, 0, from_beginning=False) == []
+    assert tail_format.pick(events, 0, from_beginning=False) == []
 
 
 def test_a_row_event_shows_where_and_when_with_its_phi_fields_masked() -> None:
-    shown = json.loads(tailing.line(seen(claim_event(), partition=2, offset=9, ts=1_767_225_600_000), CLAIMS))
+    shown = json.loads(tail_format.line(seen(claim_event(), partition=2, offset=9, ts=1_767_225_600_000), CLAIMS))
     assert (shown["topic"], shown["partition"], shown["offset"], shown["key"]) == ("claims.pharmacy", 2, 9, "C1")
     assert shown["timestamp"] == "2026-01-01T00:00:00.000+00:00"
     assert shown["value"]["row"]["member_id"] == "***"
@@ -74,16 +74,16 @@ def test_a_row_event_shows_where_and_when_with_its_phi_fields_masked() -> None:
 
 
 def test_unmasked_shows_the_row_as_it_is() -> None:
-    shown = json.loads(tailing.line(seen(claim_event()), CLAIMS, unmasked=True))
+    shown = json.loads(tail_format.line(seen(claim_event()), CLAIMS, unmasked=True))
     assert shown["value"]["row"]["member_id"] == "M-SECRET-1"
 
 
 def test_a_value_that_is_not_the_topics_type_shows_only_its_fingerprint() -> None:
     for body in (b"M-SECRET-1,not json", b'{"row": {"member_id": "M-SECRET-1"}}'):
-        line = tailing.line(seen(body), CLAIMS)
+        line = tail_format.line(seen(body), CLAIMS)
         assert "SECRET" not in line
         assert json.loads(line)["undecodable"].startswith(f"unparsed body withheld: {len(body)} bytes")
-    assert json.loads(tailing.line(seen(b"M-SECRET-1,x"), CLAIMS, unmasked=True))["raw"] == "M-SECRET-1,x"
+    assert json.loads(tail_format.line(seen(b"M-SECRET-1,x"), CLAIMS, unmasked=True))["raw"] == "M-SECRET-1,x"
 
 
 def test_object_events_and_tombstones_show_as_they_are() -> None:
@@ -91,5 +91,5 @@ def test_object_events_and_tombstones_show_as_they_are() -> None:
     event = ObjectEvent(
         bucket="b", key="k.csv", event_name="ObjectCreated:Put", event_time=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    assert json.loads(tailing.line(seen(ENCODER.encode(event)), objects))["value"]["key"] == "k.csv"
-    assert json.loads(tailing.line(seen(None, key=None), objects))["value"] is None
+    assert json.loads(tail_format.line(seen(ENCODER.encode(event)), objects))["value"]["key"] == "k.csv"
+    assert json.loads(tail_format.line(seen(None, key=None), objects))["value"] is None

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamproc.cli import views
-from streamproc.kafka import resets as replay
+from streamproc.kafka import resets
 
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
 
@@ -72,12 +72,12 @@ def test_reject_reasons_name_lines_fields_and_rules() -> None:
 
 
 def test_a_plan_shows_current_new_and_lag_before_and_after_per_partition() -> None:
-    plan = replay.ResetPlan(
+    plan = resets.ResetPlan(
         group_id="g",
-        spec=replay.ToEarliest(),
+        spec=resets.ToEarliest(),
         partitions=(
-            replay.PartitionReset(topic="t", partition=0, current=40, new=10, log_end=100),
-            replay.PartitionReset(topic="t", partition=1, current=None, new=0, log_end=10),
+            resets.PartitionReset(topic="t", partition=0, current=40, new=10, log_end=100),
+            resets.PartitionReset(topic="t", partition=1, current=None, new=0, log_end=10),
         ),
     )
     assert [line.split() for line in views.plan_lines(plan)] == [
@@ -88,9 +88,9 @@ def test_a_plan_shows_current_new_and_lag_before_and_after_per_partition() -> No
 
 
 def test_a_group_line_names_its_active_members() -> None:
-    member = replay.Member(member_id="m-1", client_id="worker-1", host="/10.0.0.5")
-    busy = replay.GroupDescription(
+    member = resets.Member(member_id="m-1", client_id="worker-1", host="/10.0.0.5")
+    busy = resets.GroupDescription(
         group_id="g", state="Stable", protocol_type="consumer", members=(member,), committed={}
     )
     assert views.group_line(busy) == "group g (Stable; worker-1@/10.0.0.5)"
-    assert views.spec_text(replay.ShiftBy(-3)) == "--shift-by -3"
+    assert views.spec_text(resets.ShiftBy(-3)) == "--shift-by -3"

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from streamproc.datasets.registry import load_registry
 from streamproc.shared.settings import TopicSettings
-from streamproc.topics import docs as topic_docs
+from streamproc.topics import docs
 from streamproc.topics.contract import UnknownTopicName, pipeline_topics, resolve_topic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -18,14 +18,14 @@ REGISTRY = load_registry()
 
 
 def test_docs_topics_md_is_exactly_what_schema_markdown_writes_for_the_default_settings() -> None:
-    expected = topic_docs.render(pipeline_topics(TopicSettings(), REGISTRY), TopicSettings())
+    expected = docs.render(pipeline_topics(TopicSettings(), REGISTRY), TopicSettings())
     assert (ROOT / "docs" / "topics.md").read_text(encoding="utf-8") == expected, (
         "docs/topics.md is stale: run `python -m streamproc schema --markdown` with the default settings"
     )
 
 
 def test_every_field_of_every_dataset_row_is_documented_with_its_phi_marked() -> None:
-    text = topic_docs.render(pipeline_topics(TopicSettings(), REGISTRY), TopicSettings())
+    text = docs.render(pipeline_topics(TopicSettings(), REGISTRY), TopicSettings())
     for dataset in REGISTRY:
         for name in dataset.column_names:
             assert f"| `row.{name}` |" in text
@@ -35,7 +35,7 @@ def test_every_field_of_every_dataset_row_is_documented_with_its_phi_marked() ->
 
 def test_field_docs_flatten_nested_structs_and_array_items() -> None:
     deadletter = resolve_topic("deadletter", TopicSettings(), REGISTRY)
-    paths = [f.path for f in topic_docs.field_docs(deadletter.schema())]
+    paths = [f.path for f in docs.field_docs(deadletter.schema())]
     assert {"errors", "errors[].field", "errors[].rule", "raw"} <= set(paths)
 
 
