@@ -22,7 +22,7 @@ from streamproc.ingest.ledger import FAILED, Claim, SplitCounts
 from streamproc.ingest.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
 from streamproc.ingest.rejections import FileRejected
 from streamproc.ingest.split import Split
-from streamproc.ingest.split_context import Position, SplitContext, SplitPolicy
+from streamproc.ingest.split_context import FanOutStats, Position, SplitContext, SplitPolicy
 from streamproc.shared.errors import StreamprocError, TerminalError
 from streamproc.shared.logs import describe
 
@@ -49,11 +49,11 @@ class FanOut:
             registry=registry, ledger=ledger, store=store, producer=producer, reader=reader, letters=letters,
             policy=policy,
         )  # fmt: skip
-        self.ledger = ledger
-        self.letters = letters
-        self.policy = policy
-        self.stats = self.context.stats
-        self.retry = self.context.retry
+
+    @property
+    def stats(self) -> FanOutStats:
+        """The counters since start (read by the stats page and the metrics)."""
+        return self.context.stats
 
     async def handle(self, raw: bytes, where: Position) -> None:
         """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
@@ -86,9 +86,10 @@ class FanOut:
 
     async def _claim(self, event: ObjectEvent) -> Claim:
         """The ledger's claim; while another live worker splits this version, wait (bounded by the lease)."""
-        owner, lease, where = self.policy.owner, self.policy.lease, f"s3://{event.bucket}/{event.key}"
+        ctx = self.context
+        owner, lease, where = ctx.policy.owner, ctx.policy.lease, f"s3://{event.bucket}/{event.key}"
         while True:
-            claim = await self.retry(lambda: self.ledger.claim(event, owner, lease), f"ledger {where}")
+            claim = await ctx.retry(lambda: ctx.ledger.claim(event, owner, lease), f"ledger {where}")
             if not claim.wait:
                 return claim
             logger.info("%s: another worker is splitting it; waiting for it to finish or its claim to lapse", where)
@@ -110,7 +111,8 @@ class FanOut:
         finally:
             split.stop_heartbeat()
         counts = split.counts(parser)
-        status = await self.retry(lambda: self.ledger.finish_split(claim.file_id, counts), "ledger finish")
+        ledger = self.context.ledger
+        status = await self.context.retry(lambda: ledger.finish_split(claim.file_id, counts), "ledger finish")
         self.stats.files += 1
         self.stats.finished(status)
         logger.info(
@@ -130,9 +132,10 @@ class FanOut:
             reason=reason,
             error_class=error_class,
         )
-        await self.letters.write([letter])
+        await self.context.letters.write([letter])
         self.stats.dead_letters += 1
-        await self.retry(lambda: self.ledger.fail_file(file_id, reason, counts), "ledger fail")
+        ledger = self.context.ledger
+        await self.context.retry(lambda: ledger.fail_file(file_id, reason, counts), "ledger fail")
         self.stats.files_failed += 1
         self.stats.finished(FAILED)
         logger.warning("s3://%s/%s: FAILED (%s)", event.bucket, event.key, error_class)
@@ -148,9 +151,9 @@ class FanOut:
             error_class=type(exc).__name__,
         )
         try:
-            await self.letters.write([letter])
+            await self.context.letters.write([letter])
             if file_id is not None:
-                await self.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
+                await self.context.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
         except Exception:
             logger.exception("s3://%s/%s: could not record the failure", event.bucket, event.key)
         self.stats.files_failed += 1
@@ -158,13 +161,13 @@ class FanOut:
 
     async def _release(self, file_id: int) -> None:
         try:
-            await self.ledger.release(file_id, self.policy.owner)
+            await self.context.ledger.release(file_id, self.context.policy.owner)
         except StreamprocError as exc:
             logger.warning("could not release the claim on file %d (%s); it lapses after the lease", file_id, exc)
 
     async def _write_letter_or_log(self, letter: DeadLetter) -> None:
         try:
-            await self.letters.write([letter])
+            await self.context.letters.write([letter])
             self.stats.dead_letters += 1
         except Exception:
             logger.exception("could not write a dead letter for %s", letter.message_key)

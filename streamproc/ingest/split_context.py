@@ -72,7 +72,7 @@ class SplitContext:
     reader: TopicSource
     letters: DeadLetterWriter
     policy: SplitPolicy
-    stats: FanOutStats = field(default_factory=lambda: FanOutStats())
+    stats: FanOutStats = field(default_factory=FanOutStats)
 
     def backoff(self) -> Backoff:
         return Backoff(0.2, self.policy.backoff_cap)
