@@ -98,18 +98,22 @@ class Producer:
     async def send(self, topic: str, items: Iterable[tuple[bytes, bytes]]) -> Delivery:
         """Hand (key, value) records to Kafka in per-partition batches; returns without waiting for acks.
 
-        A failure to hand over (cluster gone, producer stopped) ends the call: the batches not handed
-        over are marked in the Delivery (`error`) and never sent later.
+        A failure to hand over (cluster gone, producer stopped, a partition's previous batch not drained
+        within request_timeout) ends the call: the Delivery says why (`error`), and every record it was given
+        has a verdict, so the records never handed over are known and sent again by `confirm`.
         """
+        records = items if isinstance(items, Sequence) else list(items)
         delivery = Delivery(translate)
         try:
             producer = self._started()
             count = len(await producer.partitions_for(topic))
-            await _Batcher(producer, topic, count, delivery).fill(items)
+            await _Batcher(producer, topic, count, delivery).fill(records)
         except (KafkaError, OSError, TimeoutError) as exc:
             delivery.error = translate(exc)
         except (KafkaUnavailable, KafkaRejected) as exc:
             delivery.error = exc
+        finally:
+            delivery.account_for(len(records))
         return delivery
 
     async def send_all(self, records: Sequence[OutRecord]) -> list[Verdict]:

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Verdict: TypeAlias = StreamprocError | None  # None: acknowledged
+UNSENT = -1  # the batch number of a record never put in a batch (no batch has it)
 
 
 class NotDelivered(TransientError):
@@ -33,6 +34,11 @@ class Delivery:
 
     def __len__(self) -> int:
         return len(self.batch_of)
+
+    def account_for(self, count: int) -> None:
+        """Give every one of the `count` records handed to the send a batch: those the send never reached (it
+        stopped on an error) get one that was never handed over, so their verdict is `error` (not sent)."""
+        self.batch_of.extend([UNSENT] * (count - len(self.batch_of)))
 
     async def settle(self, within: float | None) -> bool:
         """Wait for every batch's verdict, at most `within` seconds (None: as long as it takes). True if all came."""
