@@ -18,9 +18,9 @@ from devstack import stack
 from devstack.process import read_owned, spawn, stop, wait_for
 from devstack.settings import StackSettings
 from streamproc.datasets import samples
+from streamproc.ingest.ledger import FINAL
 from streamproc.worker.settings import WorkerSettings
 
-FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 APPS = {"bridge": ["-m", "bridge"], "worker": ["-m", "streamproc", "worker", "--loglevel=info"]}
 
 

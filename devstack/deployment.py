@@ -22,8 +22,7 @@ from devstack.process import Owned, free_port, read_owned, spawn, stop
 from devstack.provision import Provisioned, provision
 from devstack.settings import AwsNames
 from devstack.stack import Endpoints
-
-FINAL = ("COMPLETED", "PARTIAL", "FAILED")
+from streamproc.ingest.ledger import FINAL
 
 
 @dataclass

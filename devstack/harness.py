@@ -19,14 +19,13 @@ from devstack.stack import Endpoints
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.groups import sink_group
+from streamproc.ingest.ledger import FINAL
 from streamproc.ingest.split_context import Position
 from streamproc.kafka.groups import GroupAdmin
 from streamproc.kafka.resets import GroupDescription, UnknownGroup
 from streamproc.shared.settings import AwsSettings, KafkaConnection, TopicSettings
 from streamproc.worker.pipeline import Pipeline
 from streamproc.worker.settings import WorkerSettings
-
-FINAL = ("COMPLETED", "PARTIAL", "FAILED")
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from streamproc.adapters.postgres import Database, one
 from streamproc.contract.events import FieldError, ObjectEvent
-from streamproc.ingest.ledger import PROCESSING, Checkpoint, Claim, Reject, SplitCounts, claim_verdict
+from streamproc.ingest.ledger import FAILED, PROCESSING, Checkpoint, Claim, Reject, SplitCounts, claim_verdict
 
 FINISH = """
 UPDATE ingest_files SET
@@ -139,17 +139,19 @@ class LedgerStore:
             await conn.execute(FINISH, ([file_id],))
             return await _status(conn, file_id)
 
-    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None:
+    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
+        """End the file unloaded: FAILED (why in `reason`), or SUPERSEDED when its version's bytes are gone."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 """
-                UPDATE ingest_files SET status = 'FAILED', dataset = coalesce(%s, dataset), error_summary = %s,
+                UPDATE ingest_files SET status = %s, dataset = coalesce(%s, dataset), error_summary = %s,
                     rows_read = %s, rows_valid = %s, rows_rejected = %s, unknown_columns = %s,
                     split_done = true, finished_at = now(), updated_at = now(),
                     claimed_by = NULL, heartbeat_at = NULL, resume = NULL
                 WHERE id = %s
                 """,
                 (
+                    status,
                     counts.dataset,
                     reason,
                     counts.rows_read,

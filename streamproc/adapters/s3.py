@@ -9,6 +9,7 @@ from typing import Any
 import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from streamproc.ingest.ports import ObjectSuperseded
 from streamproc.shared.errors import TerminalError, TransientError
 
 # Codes that mean "this object version cannot be read, and retrying will not change that".
@@ -40,11 +41,20 @@ class S3Reader:
         await self._stack.aclose()
         self._client = None
 
-    async def chunks(self, bucket: str, key: str, version_id: str | None = None) -> AsyncIterator[bytes]:
-        """The object's bytes in chunks of at most chunk_size; memory does not grow with object size."""
+    async def chunks(
+        self, bucket: str, key: str, version_id: str | None = None, etag: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """The notified version's bytes in chunks of at most chunk_size; memory does not grow with object size.
+
+        The read is pinned to that version: by its version id, else by its ETag (`If-Match`), so an overwritten
+        key on an unversioned bucket raises ObjectSuperseded instead of yielding the newer bytes, and a stream
+        read again after a break can never mix two versions.
+        """
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
+        elif etag:
+            kwargs["IfMatch"] = f'"{etag.strip(chr(34))}"'
         try:
             response = await self._client.get_object(**kwargs)
             body = response["Body"]
@@ -89,8 +99,10 @@ def is_transient(exc: ClientError) -> bool:
     return error_code(exc) in _TRANSIENT or status >= 500
 
 
-def _classify(exc: ClientError) -> ObjectUnreadable | StorageUnavailable:
+def _classify(exc: ClientError) -> TerminalError | StorageUnavailable:
     code = error_code(exc)
+    if code in ("PreconditionFailed", "412"):
+        return ObjectSuperseded("the key was overwritten: the notified version's bytes are gone (ETag differs)")
     if code in _TERMINAL:
         return ObjectUnreadable(f"object cannot be read: {code}")
     if is_transient(exc):

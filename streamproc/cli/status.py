@@ -18,11 +18,10 @@ from streamproc.cli.base import OperatorCommand
 from streamproc.cli.errors import NotFound, Unavailable
 from streamproc.cli.params import S3_URL
 from streamproc.datasets.registry import Registry
-from streamproc.ingest.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
+from streamproc.ingest.ledger import STATUSES
 from streamproc.shared.settings import redact_url
 from streamproc.worker.settings import WorkerSettings
 
-STATUSES = (RECEIVED, PROCESSING, COMPLETED, PARTIAL, FAILED)
 _NO_LEDGER = "42P01"  # undefined_table: no worker has migrated this database yet
 
 

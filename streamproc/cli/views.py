@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from streamproc.ingest.ledger import STATUSES
 from streamproc.kafka import resets
 
 
@@ -85,7 +86,7 @@ def short(version: str | None, keep: int = 12) -> str:
 
 def status_summary(counts: Mapping[str, int], shown: int) -> str:
     """`12 files: 9 COMPLETED, 2 PARTIAL, 1 FAILED; showing the newest 12` (counts over the whole ledger)."""
-    order = ("RECEIVED", "PROCESSING", "COMPLETED", "PARTIAL", "FAILED")
+    order = (*STATUSES, *sorted(set(counts) - set(STATUSES)))  # a status added later is shown, not dropped
     parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
     total = sum(counts.values())
     return f"{total} file version(s) in the ledger: {', '.join(parts) or 'none'}; showing {shown}"

@@ -18,8 +18,8 @@ from streamproc.contract import deadletters
 from streamproc.contract.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.ledger import FAILED, Claim, SplitCounts
-from streamproc.ingest.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
+from streamproc.ingest.ledger import FAILED, SUPERSEDED, Claim, SplitCounts
+from streamproc.ingest.ports import FileLedger, ObjectStore, ObjectSuperseded, RecordProducer, TopicSource
 from streamproc.ingest.rejections import FileRejected
 from streamproc.ingest.split import Split
 from streamproc.ingest.split_context import FanOutStats, Position, SplitContext, SplitPolicy
@@ -135,10 +135,11 @@ class FanOut:
         await self.context.letters.write([letter])
         self.stats.dead_letters += 1
         ledger = self.context.ledger
-        await self.context.retry(lambda: ledger.fail_file(file_id, reason, counts), "ledger fail")
+        status = SUPERSEDED if isinstance(exc, ObjectSuperseded) else FAILED
+        await self.context.retry(lambda: ledger.fail_file(file_id, reason, counts, status), "ledger fail")
         self.stats.files_failed += 1
-        self.stats.finished(FAILED)
-        logger.warning("s3://%s/%s: FAILED (%s)", event.bucket, event.key, error_class)
+        self.stats.finished(status)
+        logger.warning("s3://%s/%s: %s (%s)", event.bucket, event.key, status, error_class)
 
     async def _fail_unexpected(self, event: ObjectEvent, exc: Exception, file_id: int | None) -> None:
         reason = f"unexpected error while ingesting: {describe(exc)}"

@@ -14,7 +14,9 @@ PROCESSING: Final = "PROCESSING"
 COMPLETED: Final = "COMPLETED"
 PARTIAL: Final = "PARTIAL"
 FAILED: Final = "FAILED"
-FINAL: Final = (COMPLETED, PARTIAL, FAILED)
+SUPERSEDED: Final = "SUPERSEDED"  # the key was overwritten before its bytes were read: that version is gone
+FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED)
+STATUSES: Final = (RECEIVED, PROCESSING, *FINAL)  # in the order the stats page, metrics and CLI list them
 
 
 @dataclass(frozen=True, kw_only=True)

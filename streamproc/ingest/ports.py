@@ -7,15 +7,22 @@ from typing import Protocol
 
 from streamproc.contract.events import ObjectEvent
 from streamproc.datasets.model import Dataset
-from streamproc.ingest.ledger import Checkpoint, Claim, LoadBatch, Reject, RowRef, SplitCounts
+from streamproc.ingest.ledger import FAILED, Checkpoint, Claim, LoadBatch, Reject, RowRef, SplitCounts
 from streamproc.shared.delivery import Delivery
+from streamproc.shared.errors import TerminalError
 from streamproc.shared.records import ConsumedRecord, TopicPart
 
 
-class ObjectStore(Protocol):
-    """Reads one object version as a stream of byte chunks (adapters.s3.S3Reader)."""
+class ObjectSuperseded(TerminalError):
+    """The key now holds other bytes than the notified version (an unversioned bucket overwritten since): that
+    version is gone, so its file ends SUPERSEDED, and the newer version's own notification loads the key."""
 
-    def chunks(self, bucket: str, key: str, version_id: str | None) -> AsyncIterator[bytes]: ...
+
+class ObjectStore(Protocol):
+    """Reads one object version as a stream of byte chunks (adapters.s3.S3Reader), pinned to that version by
+    its id or else its ETag: raises ObjectSuperseded when the key holds other bytes now."""
+
+    def chunks(self, bucket: str, key: str, version_id: str | None, etag: str | None) -> AsyncIterator[bytes]: ...
 
 
 class FileLedger(Protocol):
@@ -27,7 +34,7 @@ class FileLedger(Protocol):
     async def release(self, file_id: int, owner: str) -> None: ...
     async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None: ...
     async def finish_split(self, file_id: int, counts: SplitCounts) -> str: ...
-    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None: ...
+    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts, status: str = FAILED) -> None: ...
 
 
 class SinkStore(Protocol):

@@ -58,7 +58,8 @@ class Split:
             gzip = self.event.key.lower().endswith(".gz")
             self.parser = parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip)
             try:
-                async for chunk in self.context.store.chunks(self.event.bucket, self.event.key, self.event.version_id):
+                e = self.event
+                async for chunk in self.context.store.chunks(e.bucket, e.key, e.version_id, e.etag):
                     self.context.stats.bytes_read += len(chunk)
                     await self._emit(parser.feed(chunk))
                 await self._emit(parser.close())

@@ -12,11 +12,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from streamproc.ingest.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
+from streamproc.ingest.ledger import STATUSES
 from streamproc.shared.histogram import Histogram
 from streamproc.web.monitor import Monitor
-
-STATUSES = (RECEIVED, PROCESSING, COMPLETED, PARTIAL, FAILED)
 
 
 class PipelineCollector(Collector):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from streamproc.ingest.ledger import COMPLETED, FAILED, PARTIAL, PROCESSING, RECEIVED
+from streamproc.ingest.ledger import STATUSES
 from streamproc.web.api import errors_json, reconciled
 from streamproc.web.health import Check
 from streamproc.web.html import (
@@ -26,8 +26,6 @@ from streamproc.web.html import (
 )
 from streamproc.web.lag import LagProblem, PartitionLag
 from streamproc.web.throughput import TopicRate
-
-STATUSES = (RECEIVED, PROCESSING, COMPLETED, PARTIAL, FAILED)
 
 
 @dataclass(frozen=True, kw_only=True)

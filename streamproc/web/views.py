@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from streamproc.adapters.ledger_reader import FileFilter
+from streamproc.ingest.ledger import STATUSES
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
 from streamproc.web import api, pages
@@ -110,7 +111,7 @@ class Views:
         """The HTML dashboard: health, files by status, throughput, lag, latest files and reasons."""
         m = self.monitor
         try:
-            status = _choice(request, "status", pages.STATUSES)
+            status = _choice(request, "status", STATUSES)
             dataset = _choice(request, "dataset", self.datasets)
             limit = _int(request, "limit", 25, 1, 500)
         except BadRequest as exc:
@@ -158,7 +159,7 @@ class Views:
         """Ledger rows, newest first: ?status=&dataset=&bucket=&key=&limit=&offset= ; with the total that matches."""
         try:
             where = FileFilter(
-                status=_choice(request, "status", pages.STATUSES),
+                status=_choice(request, "status", STATUSES),
                 dataset=_choice(request, "dataset", self.datasets),
                 bucket=request.query.get("bucket") or None,
                 key=request.query.get("key") or None,

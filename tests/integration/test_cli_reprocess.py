@@ -8,9 +8,10 @@ from pathlib import Path
 
 import aioboto3
 
-from devstack.deployment import FINAL, Deployment, deployment
+from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
 from streamproc.datasets import samples
+from streamproc.ingest.ledger import FINAL
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.cli_support import (
     cli,

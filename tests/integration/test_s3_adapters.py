@@ -13,6 +13,8 @@ from devstack.process import free_port
 from devstack.stack import Endpoints
 from streamproc.adapters.drop_zone import DropZone, DropZoneRefused
 from streamproc.adapters.s3 import ObjectUnreadable, S3Reader, StorageUnavailable
+from streamproc.datasets import samples
+from streamproc.ingest.ports import ObjectSuperseded
 from streamproc.shared.settings import AwsSettings
 
 
@@ -30,8 +32,8 @@ async def _bucket(stack: Endpoints, name: str) -> None:
         await s3.create_bucket(Bucket=name)
 
 
-async def _read(reader: S3Reader, bucket: str, key: str) -> bytes:
-    return b"".join([chunk async for chunk in reader.chunks(bucket, key)])
+async def _read(reader: S3Reader, bucket: str, key: str, etag: str | None = None) -> bytes:
+    return b"".join([chunk async for chunk in reader.chunks(bucket, key, etag=etag)])
 
 
 async def test_the_reader_calls_a_missing_object_or_bucket_unreadable_and_a_dead_endpoint_unavailable(
@@ -97,3 +99,32 @@ async def test_an_object_deleted_before_it_is_read_fails_its_file_with_the_reaso
         (row,) = await h.wait_finished([event.key])
     assert (row["status"], row["rows_read"]) == ("FAILED", 0)
     assert row["error_summary"] == "object cannot be read: NoSuchKey"
+
+
+async def test_an_overwritten_key_is_never_read_from_the_newer_bytes(stack: Endpoints, unique: str) -> None:
+    """Unversioned bucket, worker behind: v1 (100 rows) then v2 (50 rows) to one key, then both events."""
+    claims = "pharmacy_claims"
+    async with running_pipeline(stack, unique) as h:
+        first = await h.upload("pharmacy_claims/over.csv", samples.csv_bytes(claims, 100, 0.0, seed=1))
+        second = await h.upload("pharmacy_claims/over.csv", samples.csv_bytes(claims, 50, 0.0, seed=2))
+        assert first.etag != second.etag
+        reader = S3Reader(_aws(stack).client_kwargs())
+        await reader.start()
+        try:
+            with pytest.raises(ObjectSuperseded, match="ETag differs"):
+                await _read(reader, h.bucket, first.key, first.etag)
+            assert len(await _read(reader, h.bucket, second.key, second.etag)) > 0
+        finally:
+            await reader.stop()
+        await h.ingest(first)
+        await h.ingest(second)
+        rows = await h.wait_finished([first.key])
+        await h.wait_drained()
+        loaded = await h.query("SELECT src_version FROM pharmacy_claims")
+    by_version = {r["version"]: r for r in rows}
+    assert by_version[first.etag]["status"] == "SUPERSEDED"
+    assert by_version[first.etag]["rows_read"] == 0
+    assert "bytes are gone" in by_version[first.etag]["error_summary"]
+    assert (by_version[second.etag]["status"], by_version[second.etag]["rows_loaded"]) == ("COMPLETED", 50)
+    assert {r["src_version"] for r in loaded} == {second.etag}
+    assert len(loaded) == 50

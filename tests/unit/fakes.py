@@ -23,6 +23,7 @@ from streamproc.ingest.ledger import (
     SplitCounts,
     claim_verdict,
 )
+from streamproc.ingest.ports import ObjectSuperseded
 from streamproc.shared.delivery import Delivery
 from streamproc.shared.errors import StreamprocError, TerminalError, TransientError
 from streamproc.shared.records import TopicPart
@@ -45,14 +46,21 @@ class FakeStore:
 
     def __init__(self, chunk_size: int = 64) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.etags: dict[tuple[str, str], str] = {}  # an object's ETag, when a test overwrites a key
         self.chunk_size = chunk_size
         self.breaks: list[int] = []  # for each coming read: fail after this many chunks
         self.stall_after: int | None = None  # the next read hangs after this many chunks (a worker to kill)
         self.stalled = asyncio.Event()
         self.reads = 0
 
-    async def chunks(self, bucket: str, key: str, version_id: str | None) -> AsyncIterator[bytes]:
+    async def chunks(
+        self, bucket: str, key: str, version_id: str | None, etag: str | None = None
+    ) -> AsyncIterator[bytes]:
         self.reads += 1
+        held = self.etags.get((bucket, key))
+        if etag is not None and held is not None and held != etag:
+            msg = "the key was overwritten: the notified version's bytes are gone (ETag differs)"
+            raise ObjectSuperseded(msg)
         body = self.objects[(bucket, key)]
         fail_after = self.breaks.pop(0) if self.breaks else None
         stall_after, self.stall_after = self.stall_after, None
@@ -82,6 +90,7 @@ class FakeLedger:
     released: list[int] = field(default_factory=list)
     finished: list[SplitCounts] = field(default_factory=list)
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)  # the status of each fail_file: FAILED or SUPERSEDED
     unavailable: int = 0
     broken: BaseException | None = None
 
@@ -129,9 +138,10 @@ class FakeLedger:
         self.status[(event.bucket, event.key, event.version)] = (status, True)
         return status
 
-    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts) -> None:
+    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
         self._call()
         self.failed.append((reason, counts))
+        self.ended.append(status)
 
 
 @dataclass(frozen=True)

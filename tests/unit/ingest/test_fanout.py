@@ -198,3 +198,15 @@ async def test_a_split_stopped_mid_file_resumes_from_its_checkpoint_and_duplicat
     letters = [x.line for x in w.letters()]
     assert len(letters) == len(set(letters)) == w.ledger.finished[0].rows_rejected
     assert w.ledger.finished[0].rows_read == 600
+
+
+async def test_a_key_overwritten_before_it_is_read_ends_superseded_and_emits_nothing_of_the_newer_bytes() -> None:
+    w = World()
+    ev = w.put("pharmacy_claims/over.csv", samples.csv_bytes("pharmacy_claims", 30, 0.0, seed=13))
+    w.store.etags[("drop", ev.key)] = "e2"  # the key now holds a newer version than the event names (ETag e1)
+    await w.ingest(ev)
+    assert w.ledger.ended == ["SUPERSEDED"]
+    assert w.ledger.failed[0][0] == "the key was overwritten: the notified version's bytes are gone (ETag differs)"
+    assert w.claim_keys() == []
+    (letter,) = w.letters()
+    assert (letter.error_class, letter.version) == ("ObjectSuperseded", "e1")
