@@ -25,6 +25,19 @@ Parsed: TypeAlias = ValidRow | RejectedRow
 logger = logging.getLogger(__name__)
 
 
+def _csv_rule(exc: csv.Error) -> tuple[str, str]:
+    """The rule a record the csv module refused breaks, and what the dead letter says (never a value)."""
+    text = str(exc)
+    if "field limit" in text:
+        return "record_too_large", f"is not valid CSV: {text}"
+    if "expected after" in text:
+        return (
+            "text_after_closing_quote",
+            "has text after a closing quote (RFC 4180: a quoted field ends at a delimiter)",
+        )
+    return "csv_syntax", f"is not valid CSV: {text}"
+
+
 class _NeedMore(Exception):
     """Raised into the csv reader when the lines at hand end inside a record."""
 
@@ -177,7 +190,9 @@ class CsvFileParser:
         start = 0
         while start < len(lines):
             # The csv module finds where records end (quoted newlines, stray quotes) exactly as it parses them.
-            reader = csv.reader(chain(islice(lines, start, None), iter(_need_more, None)))
+            # strict: a quoted field followed by anything but a delimiter or a line end is an error (RFC 4180),
+            # never text silently kept; a quote inside an unquoted field stays a literal character (5" tablet).
+            reader = csv.reader(chain(islice(lines, start, None), iter(_need_more, None)), strict=True)
             done = 0
             try:
                 for fields in reader:
@@ -190,8 +205,8 @@ class CsvFileParser:
                 start += done
                 break
             except csv.Error as exc:
-                rule = "record_too_large" if "field limit" in str(exc) else "csv_syntax"
-                out.append(self._reject_unmapped(self._line + start + done, rule, f"is not valid CSV: {exc}"))
+                rule, message = _csv_rule(exc)
+                out.append(self._reject_unmapped(self._line + start + done, rule, message))
                 start = self._end_by_parity(lines, start + done)
         carry = "".join(lines[start:]).encode("utf-8", "surrogateescape")
         if final and carry:
