@@ -1,16 +1,19 @@
-"""Command line: `python -m devstack up|down|status|logs|demo|kafka`."""
+"""Command line: `python -m devstack up|down|status|logs|demo|kafka|broker`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 
 from devstack import kafka_tools, stack
-from devstack.process import StackError
-from devstack.settings import StackConfigError, StackSettings
+from devstack.kafka import Kafka
+from devstack.process import StackError, wait_for
+from devstack.settings import MAX_BROKERS, StackConfigError, StackSettings
 
 SERVICES = ("kafka", "postgres", "moto")
 
@@ -19,8 +22,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack", description="Local Kafka, PostgreSQL and moto (S3+SQS)."
     )
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, MAX_BROKERS + 1),
+        metavar="N",
+        help="Kafka brokers of the stack (default: STREAMPROC_KAFKA_BROKERS, else what `up` last started, else 1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start (or reuse) every service, provision S3/SQS, write .stack/env")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, MAX_BROKERS + 1),
+        metavar="N",
+        dest="up_brokers",
+        help="start a cluster of N combined broker+controller nodes (replication min(3, N); "
+        "min.insync.replicas 2 from N=3)",
+    )
     up.add_argument(
         "--provision",
         choices=stack.PROVISIONERS,
@@ -37,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bad-share", type=float, default=0.01, help="share of rows that break a rule (default 0.01)")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the files (default 300)")
     logs = sub.add_parser("logs", help="print the end of a service's log")
-    logs.add_argument("service", choices=(*SERVICES, "bridge", "worker"))
+    logs.add_argument(
+        "service",
+        choices=(*SERVICES, "bridge", "worker", *(f"kafka-{n}" for n in range(1, MAX_BROKERS + 1))),
+        help="which service (kafka-N: broker N of a cluster)",
+    )
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     kafka = sub.add_parser(
         "kafka",
@@ -48,21 +71,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kafka.add_argument("tool", choices=tuple(kafka_tools.TOOLS), help="which tool (as in bin/kafka-<tool>.sh)")
     kafka.add_argument("args", nargs=argparse.REMAINDER, help="the tool's own arguments (see `... <tool> --help`)")
+    broker = sub.add_parser("broker", help="stop, kill, freeze, thaw or start one broker of the cluster by id")
+    broker.add_argument(
+        "action", choices=BROKER_ACTIONS, help="stop: SIGTERM; kill: SIGKILL; freeze/thaw: SIGSTOP/SIGCONT; start"
+    )
+    broker.add_argument("node", type=int, help="the broker's id (1 to N)")
     return parser
+
+
+BROKER_ACTIONS = ("stop", "kill", "freeze", "thaw", "start")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
-        settings = StackSettings.from_env()
+        settings = _with_brokers(StackSettings.from_env(), args)
         return _run(args, settings)
     except (StackConfigError, StackError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
 
 
+def _with_brokers(settings: StackSettings, args: argparse.Namespace) -> StackSettings:
+    """The broker count: --brokers, else STREAMPROC_KAFKA_BROKERS, else the count `up` last recorded."""
+    count = getattr(args, "up_brokers", None) or args.brokers
+    if count is None and not os.environ.get("STREAMPROC_KAFKA_BROKERS", "").strip():
+        recorded = settings.state_dir / stack.BROKERS_FILE
+        text = recorded.read_text().strip() if recorded.exists() else ""
+        count = int(text) if text.isdigit() and 1 <= int(text) <= MAX_BROKERS else None
+    if count is None or count == settings.kafka_brokers:
+        return settings
+    return StackSettings.from_env({**os.environ, "STREAMPROC_KAFKA_BROKERS": str(count)})
+
+
 def _run(args: argparse.Namespace, settings: StackSettings) -> int:
+    if args.command == "broker":
+        return _broker(settings, args.action, args.node)
     if args.command == "up":
         t0 = time.monotonic()
         result = stack.up(settings, args.provision)
@@ -94,6 +139,25 @@ def _run(args: argparse.Namespace, settings: StackSettings) -> int:
         return 1
     print("".join(path.read_text(errors="replace").splitlines(keepends=True)[-args.lines :]), end="")
     return 0
+
+
+def _broker(settings: StackSettings, action: str, node: int) -> int:
+    broker = Kafka(settings, node)
+    if action == "start":
+        if broker.owned() is None:
+            broker.start()
+        ok = wait_for(broker.healthy, settings.ready_timeout, 0.5)
+        print(f"{broker.name}: {'healthy' if ok else 'not healthy'} at {broker.endpoint}")
+        return 0 if ok else 1
+    if action == "stop":
+        done = broker.stop()
+    else:
+        sig = {"kill": signal.SIGKILL, "freeze": signal.SIGSTOP, "thaw": signal.SIGCONT}[action]
+        done = broker.kill(sig)
+        if action == "kill":
+            wait_for(lambda: broker.owned() is None, 10.0)
+    print(f"{broker.name}: {action} {'done' if done else 'skipped: not running'}")
+    return 0 if done else 1
 
 
 def _print_status(settings: StackSettings) -> bool:

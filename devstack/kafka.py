@@ -1,12 +1,17 @@
-"""Apache Kafka (KRaft, single node) from Maven Central jars, run as a local JVM process."""
+"""Apache Kafka (KRaft) from Maven Central jars: one or more combined broker+controller nodes, each a local JVM
+process with its own ports, data dir, log and PID file (STREAMPROC_KAFKA_BROKERS, default 1)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import os
+import signal
 import socket
 import struct
 import subprocess
+import threading
 import uuid
 from io import BytesIO
 from pathlib import Path
@@ -16,7 +21,7 @@ from aiokafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
 from aiokafka.protocol.types import Int32
 
 from devstack.process import Owned, StackError, read_owned, require_binary, require_port_free, spawn, stop
-from devstack.settings import StackSettings
+from devstack.settings import StackSettings, broker_ports
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +47,50 @@ logger.apache.level = INFO
 """
 
 
+_CLUSTER_ID_LOCK = threading.Lock()  # brokers of one cluster start in parallel threads and share one cluster id
+
+
+def brokers(settings: StackSettings) -> list[Kafka]:
+    """Every broker of the stack's cluster, node 1 first."""
+    return [Kafka(settings, node) for node in range(1, settings.kafka_brokers + 1)]
+
+
+def bootstrap_servers(settings: StackSettings) -> str:
+    """The cluster's bootstrap list: every broker's client listener."""
+    return ",".join(broker.endpoint for broker in brokers(settings))
+
+
+def topic_replication(broker_count: int) -> int:
+    """Replicas of every topic on a cluster of `broker_count` brokers: min(3, N)."""
+    return min(3, broker_count)
+
+
+def min_insync_replicas(broker_count: int) -> int:
+    """2 from three brokers on (one broker may be down and acks=all still succeeds), else 1."""
+    return 2 if broker_count >= 3 else 1
+
+
 class Kafka:
-    """One broker+controller on loopback; data and logs live in the state dir."""
+    """One broker+controller node on loopback; data and logs live in the state dir.
 
-    name = NAME
+    With one broker (the default) it is named `kafka` and keeps the single-node layout (.stack/kafka/); in a
+    cluster, node n is `kafka-n` with .stack/kafka-n/, logs/kafka-n.log and ports offset by 2(n-1)."""
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, node: int = 1) -> None:
+        if not 1 <= node <= settings.kafka_brokers:
+            msg = f"no broker {node}: the cluster has brokers 1 to {settings.kafka_brokers}"
+            raise StackError(msg)
         self.settings = settings
-        self.home = settings.state_dir / "kafka"
+        self.node = node
+        self.name = NAME if settings.kafka_brokers == 1 else f"{NAME}-{node}"
+        self.port, self.controller_port = broker_ports(settings.kafka_port, settings.kafka_controller_port, node)
+        self.home = settings.state_dir / self.name
         self.pid_file = self.home / "kafka.pid"
-        self.log_file = settings.log_dir / "kafka.log"
+        self.log_file = settings.log_dir / f"{self.name}.log"
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.settings.kafka_port}"
+        return f"127.0.0.1:{self.port}"
 
     def owned(self) -> Owned | None:
         return read_owned(self.pid_file)
@@ -66,8 +101,8 @@ class Kafka:
     def start(self) -> Owned:
         s = self.settings
         java = require_binary("java", "install a JDK 17+ (apt-get install openjdk-17-jre-headless)")
-        require_port_free(s.kafka_port, NAME, "STREAMPROC_KAFKA_PORT")
-        require_port_free(s.kafka_controller_port, "kafka controller", "STREAMPROC_KAFKA_CONTROLLER_PORT")
+        require_port_free(self.port, self.name, "STREAMPROC_KAFKA_PORT")
+        require_port_free(self.controller_port, f"{self.name} controller", "STREAMPROC_KAFKA_CONTROLLER_PORT")
         classpath = resolve_classpath(s)
         self.home.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
@@ -83,8 +118,27 @@ class Kafka:
         # SIGTERM makes the broker shut down cleanly; KRaft shutdown takes a few seconds.
         return stop(self.pid_file, timeout=60.0)
 
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> bool:
+        """Send `sig` to this broker's process (if it is ours and alive); True if it was sent."""
+        owned = self.owned()
+        if owned is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(owned.pid, sig)
+        return True
+
+    def _cluster_id(self) -> str:
+        if self.settings.kafka_brokers == 1:
+            return new_cluster_id()
+        path = self.settings.state_dir / "kafka-cluster.id"
+        with _CLUSTER_ID_LOCK:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(new_cluster_id())
+            return path.read_text().strip()
+
     def _format(self, jvm: list[str], classpath: str, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self._cluster_id()
         cmd = [
             *jvm,
             "-cp",
@@ -101,31 +155,55 @@ class Kafka:
             raise StackError(msg)
 
     def _write_config(self) -> Path:
-        s = self.settings
-        lines = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.home / "data"),
-            "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "false",
-            "log.retention.hours": "168",
-        }
         path = self.home / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        path.write_text("".join(f"{k}={v}\n" for k, v in server_properties(self.settings, self.node).items()))
         return path
+
+
+def server_properties(settings: StackSettings, node: int) -> dict[str, str]:
+    """The server.properties of broker `node` (pure): every node is a voter of the controller quorum; internal
+    topics and topic defaults get min(3, N) replicas, and min.insync.replicas is 2 from three brokers on."""
+    count = settings.kafka_brokers
+    client, controller = broker_ports(settings.kafka_port, settings.kafka_controller_port, node)
+    voters = ",".join(
+        f"{n}@127.0.0.1:{broker_ports(settings.kafka_port, settings.kafka_controller_port, n)[1]}"
+        for n in range(1, count + 1)
+    )
+    replicas, min_isr = str(topic_replication(count)), str(min_insync_replicas(count))
+    home = settings.state_dir / (NAME if count == 1 else f"{NAME}-{node}")
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(node),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{client}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(home / "data"),
+        "num.partitions": "1",
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "unclean.leader.election.enable": "false",
+        "log.retention.hours": "168",
+    }
+    if count > 1:
+        # A frozen follower leaves the ISR after this long (Kafka's default is 30 s), so acks=all writes
+        # stall for at most this while one broker is stopped; the others still make min.insync.replicas.
+        lines["replica.lag.time.max.ms"] = "10000"
+    return lines
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def resolve_classpath(settings: StackSettings, *, tools: bool = False) -> str:
@@ -160,6 +238,11 @@ def metadata_ok(bootstrap: str, timeout: float = 3.0) -> bool:
     A plain blocking socket, not an aiokafka client: while the JVM starts every refused connection
     would be an ERROR line from aiokafka's loggers, and silencing those loggers hides real client errors.
     """
+    return registered_brokers(bootstrap, timeout) > 0
+
+
+def registered_brokers(bootstrap: str, timeout: float = 3.0) -> int:
+    """How many brokers the broker at `bootstrap` lists in its metadata (0 if it does not answer)."""
     host, _, port = bootstrap.rpartition(":")
     request = MetadataRequest_v1(topics=[])  # v1+: an empty list asks for brokers only, no topics
     frame = RequestHeader_v1(request, correlation_id=1, client_id="devstack-probe").encode() + request.encode()
@@ -169,9 +252,9 @@ def metadata_ok(bootstrap: str, timeout: float = 3.0) -> bool:
             size = Int32.decode(BytesIO(_read_exactly(sock, 4)))
             body = BytesIO(_read_exactly(sock, size))
         ResponseHeader_v0.decode(body)
-        return bool(MetadataResponse_v1.decode(body).brokers)
+        return len(MetadataResponse_v1.decode(body).brokers)
     except (OSError, ValueError, struct.error):
-        return False
+        return 0
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:

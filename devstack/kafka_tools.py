@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from types import FrameType
 
-from devstack.kafka import Kafka, resolve_classpath
+from devstack.kafka import bootstrap_servers, resolve_classpath
 from devstack.process import require_binary
 from devstack.settings import StackSettings
 
@@ -52,7 +52,7 @@ def command(settings: StackSettings, tool: str, args: Sequence[str]) -> list[str
     if not log4j.exists() or log4j.read_text() != _LOG4J2:
         log4j.write_text(_LOG4J2)
     jvm = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
-    return [*jvm, TOOLS[tool], *with_bootstrap(args, Kafka(settings).endpoint)]
+    return [*jvm, TOOLS[tool], *with_bootstrap(args, bootstrap_servers(settings))]
 
 
 def with_bootstrap(args: Sequence[str], default: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -149,6 +150,26 @@ def require_binary(name: str, fix: str, override: str | None = None) -> str:
         msg = f"{name} not found on PATH: {fix}"
         raise StackError(msg)
     return found
+
+
+def free_port_block(count: int, low: int = 20_000, high: int = 30_000) -> int:
+    """The first of `count` consecutive loopback ports that nothing listens on right now (a private cluster's)."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+    msg = f"no {count} consecutive free ports between {low} and {high}"
+    raise StackError(msg)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:

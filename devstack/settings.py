@@ -10,6 +10,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "testcontainers")
+MAX_BROKERS = 9
 _HEAP = re.compile(r"^[1-9][0-9]*[mMgG]$")
 
 
@@ -40,6 +41,9 @@ class StackSettings:
     kafka_port: int = 39092
     kafka_controller_port: int = 39093
     kafka_heap: str = "512m"
+    # Brokers of the local cluster: each a combined broker+controller KRaft node. Broker n (1-based) listens on
+    # kafka_port + 2(n-1), its controller on kafka_controller_port + 2(n-1).
+    kafka_brokers: int = 1
     postgres_port: int = 35432
     postgres_db: str = "streamproc"
     postgres_user: str = "streamproc"
@@ -74,7 +78,8 @@ class StackSettings:
                 ("STREAMPROC_MOTO_PORT", default.moto_port),
             )
         }
-        _reject_duplicate_ports(ports)
+        brokers = parse_int(src.get("STREAMPROC_KAFKA_BROKERS"), "STREAMPROC_KAFKA_BROKERS", 1, 1, MAX_BROKERS)
+        _reject_duplicate_ports(_every_port(ports, brokers))
         heap = src.get("STREAMPROC_KAFKA_HEAP", default.kafka_heap).strip()
         if not _HEAP.match(heap):
             msg = f"STREAMPROC_KAFKA_HEAP={heap!r} is not a JVM size such as 512m or 1g"
@@ -86,6 +91,7 @@ class StackSettings:
             backend=backend,
             kafka_version=src.get("STREAMPROC_KAFKA_VERSION", default.kafka_version).strip(),
             kafka_heap=heap,
+            kafka_brokers=brokers,
             aws=AwsNames(max_receive_count=receives),
             ready_timeout=float(
                 parse_int(src.get("STREAMPROC_STACK_TIMEOUT"), "STREAMPROC_STACK_TIMEOUT", 120, 5, 3600)
@@ -111,6 +117,30 @@ def parse_int(raw: str | None, var: str, default: int, low: int, high: int) -> i
         msg = f"{var}={raw!r} must be a whole number from {low} to {high}"
         raise StackConfigError(msg)
     return int(text)
+
+
+def broker_ports(kafka_port: int, controller_port: int, node: int) -> tuple[int, int]:
+    """The client and controller ports of broker `node` (1-based)."""
+    step = 2 * (node - 1)
+    return kafka_port + step, controller_port + step
+
+
+def _every_port(ports: Mapping[str, int], brokers: int) -> dict[str, int]:
+    """Every port the stack listens on, by the setting (and broker) it comes from."""
+    every = dict(ports)
+    for node in range(2, brokers + 1):
+        client, controller = broker_ports(
+            ports["STREAMPROC_KAFKA_PORT"], ports["STREAMPROC_KAFKA_CONTROLLER_PORT"], node
+        )
+        if controller > 65535 or client > 65535:
+            msg = f"STREAMPROC_KAFKA_BROKERS={brokers}: broker {node}'s ports would pass 65535; lower the Kafka ports"
+            raise StackConfigError(msg)
+        every[f"STREAMPROC_KAFKA_PORT (+{client - ports['STREAMPROC_KAFKA_PORT']}, broker {node})"] = client
+        every[
+            f"STREAMPROC_KAFKA_CONTROLLER_PORT (+{controller - ports['STREAMPROC_KAFKA_CONTROLLER_PORT']}, "
+            f"broker {node})"
+        ] = controller
+    return every
 
 
 def _reject_duplicate_ports(ports: Mapping[str, int]) -> None:

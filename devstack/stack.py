@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devstack import terraform
-from devstack.kafka import Kafka
+from devstack.kafka import bootstrap_servers, brokers, topic_replication
 from devstack.moto import Moto
 from devstack.postgres import Postgres
 from devstack.process import Owned, StackError, wait_for
@@ -22,6 +22,7 @@ from devstack.settings import StackSettings
 logger = logging.getLogger(__name__)
 
 PROVISIONERS = ("python", "terraform")
+BROKERS_FILE = "kafka-brokers"  # the broker count `up` started, so `status` and `down` see every broker
 
 
 class Service(Protocol):
@@ -43,9 +44,12 @@ class Endpoints:
     database_url: str
     aws: AwsEndpoint
     provisioned: Provisioned
+    topic_replication: int = 1  # replicas of the topics the worker creates: min(3, brokers)
 
     def env(self) -> dict[str, str]:
         p = self.provisioned
+        replicas = self.topic_replication
+        replication = {"STREAMPROC_TOPIC_REPLICATION": str(replicas)} if replicas > 1 else {}
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "DATABASE_URL": self.database_url,
@@ -56,6 +60,7 @@ class Endpoints:
             "STREAMPROC_BUCKET": p.bucket,
             "STREAMPROC_QUEUE_URL": p.queue_url,
             "STREAMPROC_DLQ_URL": p.dlq_url,
+            **replication,
         }
 
 
@@ -74,7 +79,7 @@ class UpResult:
 
 
 def services(settings: StackSettings) -> list[Service]:
-    return [Kafka(settings), Postgres(settings), Moto(settings)]
+    return [*brokers(settings), Postgres(settings), Moto(settings)]
 
 
 def up(settings: StackSettings, provisioner: str = "python") -> UpResult:
@@ -87,6 +92,7 @@ def up(settings: StackSettings, provisioner: str = "python") -> UpResult:
     if provisioner == "terraform":
         terraform.locate()  # fail before starting anything when terraform or its provider is missing
     settings.log_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / BROKERS_FILE).write_text(f"{settings.kafka_brokers}\n")
     todo = services(settings)
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
         outcomes = list(pool.map(lambda svc: _bring_up(svc, settings.ready_timeout), todo))
@@ -122,7 +128,7 @@ def _bring_up(svc: Service, timeout: float) -> str | StackError | None:
 
 def current_endpoints(settings: StackSettings, provisioner: str = "python") -> Endpoints:
     """Endpoints of the running local stack; provisions the AWS side (idempotent)."""
-    kafka, postgres, moto = services(settings)
+    postgres, moto = Postgres(settings), Moto(settings)
     aws = AwsEndpoint(url=moto.endpoint, region=settings.region)
     if provisioner == "terraform":
         # Same moto process as the last apply: its resources are still there (moto keeps state in memory).
@@ -132,7 +138,13 @@ def current_endpoints(settings: StackSettings, provisioner: str = "python") -> E
         made = terraform.provision(workspace, settings.aws, reuse_key=key)
     else:
         made = provision(aws, settings.aws)
-    return Endpoints(kafka_bootstrap_servers=kafka.endpoint, database_url=postgres.endpoint, aws=aws, provisioned=made)
+    return Endpoints(
+        kafka_bootstrap_servers=bootstrap_servers(settings),
+        database_url=postgres.endpoint,
+        aws=aws,
+        provisioned=made,
+        topic_replication=topic_replication(settings.kafka_brokers),
+    )
 
 
 def down(settings: StackSettings, only: Iterable[str] | None = None) -> list[str]:
