@@ -95,6 +95,7 @@ class Database:
                     applied.append(name)
             for dataset in datasets:
                 await conn.execute(sink_sql.create_table(dataset))
+                await conn.execute(sink_sql.add_missing_columns(dataset))
         return applied
 
     # -- ledger ----------------------------------------------------------------------------

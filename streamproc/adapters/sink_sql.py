@@ -13,8 +13,10 @@ PROVENANCE = (
     ("src_version", "text"),
     ("src_line", "integer"),
     ("src_event_time", "timestamptz"),
+    ("src_sequencer", "text"),  # null when the notification had none
 )
-_ORDER = ("src_event_time", "src_line", "src_key", "src_version")
+NULLABLE = frozenset({"src_sequencer"})
+_ORDER = ("src_event_time", "src_sequencer", "src_line", "src_key", "src_version")
 
 
 def staging_name(dataset: Dataset) -> sql.Identifier:
@@ -34,7 +36,12 @@ def create_table(dataset: Dataset) -> sql.Composed:
         )
         for c in dataset.columns
     ]
-    cols += [sql.SQL("{} {} NOT NULL").format(sql.Identifier(n), sql.SQL(t)) for n, t in PROVENANCE]
+    cols += [
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
+        if n in NULLABLE
+        else sql.SQL("{} {} NOT NULL").format(sql.Identifier(n), sql.SQL(t))
+        for n, t in PROVENANCE
+    ]
     cols.append(sql.SQL("loaded_at timestamptz NOT NULL DEFAULT now()"))
     cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(dataset.natural_key)))
     return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(sql.Identifier(dataset.table), sql.SQL(", ").join(cols))
@@ -68,10 +75,22 @@ def upsert(dataset: Dataset) -> sql.Composed:
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in column_names(dataset)
         )
         newer = sql.SQL("({}) < ({})").format(
-            sql.SQL(", ").join(sql.SQL("{}.{}").format(table, sql.Identifier(c)) for c in _ORDER),
-            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in _ORDER),
+            sql.SQL(", ").join(_ordered(sql.SQL("{}.{}").format(table, sql.Identifier(c)), c) for c in _ORDER),
+            sql.SQL(", ").join(_ordered(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)), c) for c in _ORDER),
         )
         action = sql.SQL("DO UPDATE SET {}, loaded_at = now() WHERE {}").format(sets, newer)
     return sql.SQL("INSERT INTO {table} ({cols}) {select} ON CONFLICT ({key}) {action}").format(
         table=table, cols=cols, select=select, key=key, action=action
     )
+
+
+def _ordered(column: sql.Composable, name: str) -> sql.Composable:
+    """A column as the upsert compares it: sequencers left-padded to one width (as sink_batch.order_of)."""
+    if name == "src_sequencer":
+        return sql.SQL("upper(lpad(coalesce({}, ''), 64, '0'))").format(column)  # 64: SEQUENCER_WIDTH
+    return column
+
+
+def add_missing_columns(dataset: Dataset) -> sql.Composed:
+    """Columns added to PROVENANCE since a table was created (CREATE TABLE IF NOT EXISTS leaves it as it was)."""
+    return sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS src_sequencer text").format(sql.Identifier(dataset.table))

@@ -105,12 +105,14 @@ def sink_rejected(
     error_class: str,
     sqlstate: str | None,
     source: tuple[str, int, int],
+    reason: str | None = None,
 ) -> DeadLetter:
-    """A valid row the database refused (a value out of the table's range): the masked row and the SQLSTATE."""
+    """A valid row the database refused (a value out of the table's range), or one the sink failed on: the
+    masked row and the SQLSTATE or the reason."""
     topic, partition, offset = source
     return DeadLetter(
         stage="sink",
-        reason=f"rejected by the database (SQLSTATE {sqlstate or 'unknown'})",
+        reason=reason or f"rejected by the database (SQLSTATE {sqlstate or 'unknown'})",
         error_class=error_class,
         retriable=False,
         occurred_at=now(),

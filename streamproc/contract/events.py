@@ -11,6 +11,9 @@ import msgspec
 SCHEMA_VERSION = 1
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
+# A time with its UTC offset: a naive one cannot be ordered against the others (the bridge refuses it).
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+
 
 class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One S3 object version to ingest; topic `ingest.objects`, key `bucket/key`."""
@@ -23,7 +26,7 @@ class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     version_id: str | None = None
     sequencer: str | None = None
     event_name: str
-    event_time: datetime
+    event_time: AwareTime
     forced: bool = False  # set by `reprocess`: run again even if this version already finished
 
     @property
@@ -83,7 +86,8 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     key: str
     version: str  # S3 version id, else the ETag
     line: Annotated[int, msgspec.Meta(ge=1)]
-    event_time: datetime
+    event_time: AwareTime
+    sequencer: str | None = None  # S3's order of two events on one key (hex; compared left-padded): ties of time
 
 
 class ProvenanceText(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -94,6 +98,7 @@ class ProvenanceText(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     version: str
     line: int
     event_time: str
+    sequencer: str | None = None
 
 
 RowT = TypeVar("RowT", bound=msgspec.Struct)

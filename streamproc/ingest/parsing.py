@@ -25,19 +25,6 @@ Parsed: TypeAlias = ValidRow | RejectedRow
 logger = logging.getLogger(__name__)
 
 
-def _csv_rule(exc: csv.Error) -> tuple[str, str]:
-    """The rule a record the csv module refused breaks, and what the dead letter says (never a value)."""
-    text = str(exc)
-    if "field limit" in text:
-        return "record_too_large", f"is not valid CSV: {text}"
-    if "expected after" in text:
-        return (
-            "text_after_closing_quote",
-            "has text after a closing quote (RFC 4180: a quoted field ends at a delimiter)",
-        )
-    return "csv_syntax", f"is not valid CSV: {text}"
-
-
 class _NeedMore(Exception):
     """Raised into the csv reader when the lines at hand end inside a record."""
 
@@ -205,7 +192,7 @@ class CsvFileParser:
                 start += done
                 break
             except csv.Error as exc:
-                rule, message = _csv_rule(exc)
+                rule, message = refused.csv_rule(exc)
                 out.append(self._reject_unmapped(self._line + start + done, rule, message))
                 start = self._end_by_parity(lines, start + done)
         carry = "".join(lines[start:]).encode("utf-8", "surrogateescape")

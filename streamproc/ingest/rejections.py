@@ -1,4 +1,5 @@
-"""Why a whole object is refused (pure): the parser raises these, the fan-out records and dead-letters them."""
+"""Why a whole object is refused (pure): the parser raises these, the fan-out records and dead-letters them; and
+which rule a record the csv module refused breaks."""
 
 from __future__ import annotations
 
@@ -39,3 +40,16 @@ class MissingColumns(FileRejected):
 
 class BadGzip(FileRejected):
     """A `.gz` object is not a complete gzip stream."""
+
+
+def csv_rule(exc: Exception) -> tuple[str, str]:
+    """The rule a record the csv module refused breaks, and what the dead letter says (never a value)."""
+    text = str(exc)
+    if "field limit" in text:
+        return "record_too_large", f"is not valid CSV: {text}"
+    if "expected after" in text:
+        return (
+            "text_after_closing_quote",
+            "has text after a closing quote (RFC 4180: a quoted field ends at a delimiter)",
+        )
+    return "csv_syntax", f"is not valid CSV: {text}"

@@ -22,9 +22,10 @@ from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.ledger import RowRef
 from streamproc.ingest.ports import RecordSource, SinkStore
-from streamproc.ingest.sink_batch import Decoded, SinkStats, load_batch
+from streamproc.ingest.sink_batch import Decoded, SinkStats, UnexpectedRowError, check_offset, load_batch
 from streamproc.shared.errors import StreamprocError, TerminalError
 from streamproc.shared.faults import Faults
+from streamproc.shared.logs import describe
 from streamproc.shared.records import ConsumedRecord, TopicPart
 from streamproc.shared.retry import Backoff, retry_transient
 
@@ -153,10 +154,12 @@ class SinkConsumer:
         for rec in records:
             try:
                 event = decode(rec.value or b"")
+                p = event.provenance
+                if p.event_time[-1:] != "Z":
+                    check_offset(p.event_time)  # one that cannot be ordered against the others is refused here
             except (msgspec.DecodeError, RecursionError) as exc:
                 await self._undecodable(rec, exc)
                 continue
-            p = event.provenance
             items.append((rec.partition, rec.offset, event, (*astuple(event.row), *astuple(p))))
         return items
 
@@ -178,8 +181,8 @@ class SinkConsumer:
     async def _write(self, items: list[Decoded]) -> None:
         if not items:
             return
-        batch = load_batch(self.dataset, self.dataset.topic, items)
         try:
+            batch = load_batch(self.dataset, self.dataset.topic, items)
             await retry_transient(
                 lambda: self.store.write_batch(self.dataset, batch),
                 what=f"sink {self.dataset.name}",
@@ -188,12 +191,24 @@ class SinkConsumer:
             )
             self.stats.rows_written += len(items)
         except TerminalError as exc:
-            if len(items) == 1:
-                await self._reject(items[0], exc)
-                return
-            mid = len(items) // 2
-            await self._write(items[:mid])
-            await self._write(items[mid:])
+            await self._isolate(items, exc)
+        except StreamprocError:
+            raise
+        except Exception as exc:
+            # A bug meeting some row (say a value the code never expected): the rows it breaks on are isolated
+            # and dead-lettered like rows the database refuses, so the sink never restarts onto one batch forever.
+            self.stats.unexpected_errors += 1
+            logger.exception("sink %s: a batch raised %s; isolating its rows", self.dataset.name, type(exc).__name__)
+            await self._isolate(items, UnexpectedRowError(f"the sink failed on this row: {describe(exc)}", exc))
+
+    async def _isolate(self, items: list[Decoded], exc: TerminalError) -> None:
+        """Write the halves of a batch that failed; a single row that fails is dead-lettered with `exc`."""
+        if len(items) == 1:
+            await self._reject(items[0], exc)
+            return
+        mid = len(items) // 2
+        await self._write(items[:mid])
+        await self._write(items[mid:])
 
     def _count_retry(self, exc: BaseException) -> None:
         self.stats.write_retries += 1
@@ -202,28 +217,32 @@ class SinkConsumer:
     async def _reject(self, item: Decoded, exc: TerminalError) -> None:
         partition, offset, event, _ = item
         p = event.provenance
+        error_class = getattr(exc, "error_class", type(exc).__name__)
         logger.warning(
-            "sink %s: s3://%s/%s line %d refused by the database", self.dataset.name, p.bucket, p.key, p.line
+            "sink %s: s3://%s/%s line %d refused (%s)", self.dataset.name, p.bucket, p.key, p.line, error_class
         )
         letter = deadletters.sink_rejected(
             dataset=self.dataset.name,
             provenance=p,
             row=msgspec.to_builtins(event.row),
             phi_fields=self.dataset.phi_fields,
-            error_class=type(exc).__name__,
+            error_class=error_class,
             sqlstate=getattr(exc, "sqlstate", None),
             source=(self.dataset.topic, partition, offset),
+            reason=str(exc) if isinstance(exc, UnexpectedRowError) else None,
         )
         await self.letters.write([letter])
         sqlstate = getattr(exc, "sqlstate", None) or "unknown"
         error = FieldError(field="_row", rule="database", message=f"refused by the database (SQLSTATE {sqlstate})")
+        if isinstance(exc, UnexpectedRowError):
+            error = FieldError(field="_row", rule="sink_error", message=f"the sink failed on this row ({error_class})")
         ref = RowRef(
             bucket=p.bucket,
             key=p.key,
             version=p.version,
             line=p.line,
             partition=partition,
-            error_class=type(exc).__name__,
+            error_class=error_class,
             errors=(error,),
         )
         await retry_transient(

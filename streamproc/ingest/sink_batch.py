@@ -9,11 +9,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from streamproc.contract.events import ProvenanceText
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import LoadBatch, Version
+from streamproc.shared.errors import TerminalError
 from streamproc.shared.histogram import BATCH_ROWS_BUCKETS, WRITE_SECONDS_BUCKETS, Histogram
 from streamproc.shared.logs import describe
+
+
+class UnexpectedRowError(TerminalError):
+    """A row made the sink raise what it does not know (a bug): dead-lettered under the original error class."""
+
+    def __init__(self, message: str, cause: Exception) -> None:
+        super().__init__(message)
+        self.error_class = type(cause).__name__
 
 
 @dataclass
@@ -26,6 +37,7 @@ class SinkStats:
     undecodable: int = 0
     commit_failures: int = 0
     write_retries: int = 0  # transient database errors, each followed by the same batch again
+    unexpected_errors: int = 0  # batches that raised a bug's error: their rows were isolated, bad ones dead-lettered
     restarts: int = 0  # times the sink stopped on an error and was started again
     failing_since: float | None = None  # wall-clock time of the first failure since the last written batch
     last_error: str | None = None  # what that failure (or the latest one) was; never a row value
@@ -57,14 +69,30 @@ class SinkStats:
 Decoded = tuple[int, int, Any, tuple[Any, ...]]
 
 
+SEQUENCER_WIDTH = 64  # S3 sequencers differ in length: compared left-padded with zeros (as hex numbers)
+
+
+def order_of(p: ProvenanceText) -> tuple[datetime, str, int, str, str]:
+    """What `latest_wins` orders row versions by: S3 event time, its sequencer (two PUTs in one millisecond),
+    line, key, version; the upsert orders the same way (adapters.sink_sql)."""
+    sequencer = (p.sequencer or "").upper().rjust(SEQUENCER_WIDTH, "0")
+    return (datetime.fromisoformat(p.event_time), sequencer, p.line, p.key, p.version)
+
+
+def check_offset(event_time: str) -> None:
+    """Raise msgspec.ValidationError unless `event_time` is an ISO time with a UTC offset."""
+    try:
+        aware = datetime.fromisoformat(event_time).tzinfo is not None
+    except ValueError:
+        aware = False
+    if not aware:
+        msg = "provenance.event_time is not a time with a UTC offset"
+        raise msgspec.ValidationError(msg)
+
+
 def _later(a: ProvenanceText, b: ProvenanceText) -> bool:
-    """Whether provenance `a` comes after `b`: S3 event time, then line, key, version (as the upsert orders)."""
-    return (datetime.fromisoformat(a.event_time), a.line, a.key, a.version) > (
-        datetime.fromisoformat(b.event_time),
-        b.line,
-        b.key,
-        b.version,
-    )
+    """Whether provenance `a` comes after `b`."""
+    return order_of(a) > order_of(b)
 
 
 def load_batch(dataset: Dataset, topic: str, items: Sequence[Decoded]) -> LoadBatch:

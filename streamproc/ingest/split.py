@@ -136,7 +136,9 @@ class Split:
         """The bytes around each row's JSON in this file's row events (one provenance, one dataset)."""
         if self.envelope is None:
             e = self.event
-            provenance = Provenance(bucket=e.bucket, key=e.key, version=e.version, line=1, event_time=e.event_time)
+            provenance = Provenance(
+                bucket=e.bucket, key=e.key, version=e.version, line=1, event_time=e.event_time, sequencer=e.sequencer
+            )
             self.envelope = event_envelope(dataset.name, provenance)
         return self.envelope
 

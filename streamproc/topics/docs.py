@@ -37,6 +37,7 @@ NOTES = {
     ("Provenance", "version"): "the S3 version id, else the ETag",
     ("Provenance", "line"): "the physical line the record starts on (the header is line 1)",
     ("Provenance", "event_time"): "ISO 8601 time of the S3 event (UTC); later provenance wins",
+    ("Provenance", "sequencer"): "S3's ordering token for events of one key (hex): orders two PUTs of one time",
     ("DeadLetter", "stage"): "`bridge`, `split` or `sink`",
     ("DeadLetter", "reason"): "why, in words; names fields and rules, never values",
     (

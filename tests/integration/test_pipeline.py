@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aioboto3
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
 from devstack.harness import Harness, running_pipeline
 from devstack.stack import Endpoints
-from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter
+from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter, ObjectEvent
 from streamproc.datasets import samples
 from tests.datasets import vaccinations
 
@@ -142,13 +143,15 @@ async def test_the_same_object_event_twice_adds_no_rows(stack: Endpoints, unique
 
 
 async def test_a_corrected_reupload_updates_rows_and_old_versions_never_win(stack: Endpoints, unique: str) -> None:
+    """On a versioned bucket both versions stay readable; the newer S3 event time wins whatever the order."""
     async with running_pipeline(stack, unique) as h:
-        old = await h.upload("pharmacy_claims/fix.csv", f"{CLAIM_HEADER}\n{GOOD_CLAIM}\n".encode())
-        new = await h.upload(
-            "pharmacy_claims/fix.csv", f"{CLAIM_HEADER}\n{GOOD_CLAIM.replace(',30,30,', ',60,30,')}\n".encode()
-        )
+        async with aioboto3.Session().client("s3", **stack.aws.client_kwargs()) as s3:
+            await s3.put_bucket_versioning(Bucket=h.bucket, VersioningConfiguration={"Status": "Enabled"})
+            old = await _put_version(s3, h, "pharmacy_claims/fix.csv", f"{CLAIM_HEADER}\n{GOOD_CLAIM}\n")
+            fixed = GOOD_CLAIM.replace(",30,30,", ",60,30,")
+            new = await _put_version(s3, h, "pharmacy_claims/fix.csv", f"{CLAIM_HEADER}\n{fixed}\n")
         new = msgspec.structs.replace(new, event_time=old.event_time + timedelta(seconds=5))
-        assert new.etag != old.etag
+        assert new.version != old.version
         await h.ingest(new)  # delivered out of order: the newer version first
         await h.wait_finished([new.key])
         await h.ingest(old)
@@ -156,7 +159,19 @@ async def test_a_corrected_reupload_updates_rows_and_old_versions_never_win(stac
         await h.wait_drained()
         assert len(rows) == 2 and all(r["status"] == "COMPLETED" for r in rows)
         stored = await h.query("SELECT quantity, src_version FROM pharmacy_claims")
-    assert [(float(r["quantity"]), r["src_version"]) for r in stored] == [(60.0, new.etag)]
+    assert [(float(r["quantity"]), r["src_version"]) for r in stored] == [(60.0, new.version)]
+
+
+async def _put_version(s3: Any, h: Harness, key: str, text: str) -> ObjectEvent:
+    put = await s3.put_object(Bucket=h.bucket, Key=key, Body=text.encode())
+    return ObjectEvent(
+        bucket=h.bucket,
+        key=key,
+        etag=put["ETag"].strip('"'),
+        version_id=put["VersionId"],
+        event_name="ObjectCreated:Put",
+        event_time=datetime.now(UTC),
+    )
 
 
 async def test_a_row_the_database_rejects_is_isolated_and_the_rest_loads(stack: Endpoints, unique: str) -> None:

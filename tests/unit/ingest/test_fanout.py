@@ -210,3 +210,12 @@ async def test_a_key_overwritten_before_it_is_read_ends_superseded_and_emits_not
     assert w.claim_keys() == []
     (letter,) = w.letters()
     assert (letter.error_class, letter.version) == ("ObjectSuperseded", "e1")
+
+
+async def test_an_object_event_whose_time_has_no_utc_offset_is_refused_before_anything_is_claimed() -> None:
+    w = World()
+    raw = ENCODER.encode(event("pharmacy_claims/naive.csv")).replace(b'00:00:00Z"', b'00:00:00"')
+    await w.fanout.handle(raw, HERE)
+    (letter,) = w.letters()
+    assert "undecodable object event" in letter.reason and "timezone" in letter.reason
+    assert w.ledger.begun == []
