@@ -1,4 +1,4 @@
-"""Command line: `python -m devstack up|down|status|logs|demo|kafka|broker`."""
+"""Command line: `python -m devstack up|down|status|logs|demo|kafka|broker|chaos`."""
 
 from __future__ import annotations
 
@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=BROKER_ACTIONS, help="stop: SIGTERM; kill: SIGKILL; freeze/thaw: SIGSTOP/SIGCONT; start"
     )
     broker.add_argument("node", type=int, help="the broker's id (1 to N)")
+    chaos = sub.add_parser("chaos", help="the randomized fault run on a private three-broker cluster (docs/chaos.md)")
+    chaos.add_argument("--minutes", type=float, default=3.0, help="how long faults are injected (default 3)")
+    chaos.add_argument("--seed", type=int, default=1, help="the seed of the schedule and the files (default 1)")
+    chaos.add_argument("--report", default=None, help="the JSON report's path (default test-output/chaos-seedS.json)")
+    chaos.add_argument(
+        "--state-dir", default=None, help="the run's own state dir (default test-output/chaos-state/, wiped first)"
+    )
     return parser
 
 
@@ -108,6 +115,10 @@ def _with_brokers(settings: StackSettings, args: argparse.Namespace) -> StackSet
 def _run(args: argparse.Namespace, settings: StackSettings) -> int:
     if args.command == "broker":
         return _broker(settings, args.action, args.node)
+    if args.command == "chaos":
+        from devstack.chaos import run as chaos_run
+
+        return chaos_run.main(args.minutes, args.seed, args.report, args.state_dir)
     if args.command == "up":
         t0 = time.monotonic()
         result = stack.up(settings, args.provision)

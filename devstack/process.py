@@ -107,6 +107,11 @@ def stop(pid_file: Path, *, sig: signal.Signals = signal.SIGTERM, timeout: float
     return True
 
 
+def reap(pid: int) -> None:
+    """Wait for a child of this process that was killed (so it does not stay a zombie); no-op for others."""
+    _reap(pid)
+
+
 def _reap(pid: int) -> None:
     # A child of this very process stays a zombie until waited for.
     child = _CHILDREN.pop(pid, None)

@@ -1,0 +1,160 @@
+"""What the run puts in and watches: the uploads (with backpressure), the ledger as it moves, and the SQS DLQ
+drained as the run goes (moto's SQS costs O(queue depth) per message sent, so the DLQ is kept near empty)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aioboto3
+import psycopg
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg.rows import dict_row
+
+from devstack.chaos.generator import PlannedFile
+from devstack.deployment import Deployment
+
+logger = logging.getLogger(__name__)
+FINAL = frozenset({"COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED"})
+MAX_IN_FLIGHT = 6  # uploads wait while more files than this are unfinished: faults, not a backlog, slow files
+AWS_ERRORS = (BotoCoreError, ClientError, OSError, TimeoutError)
+_CLIENT = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
+
+
+@dataclass
+class Upload:
+    """One version of a planned file as uploaded: its ETag (the ledger's version) and when."""
+
+    file: PlannedFile
+    version_index: int
+    etag: str
+    at: float  # wall-clock seconds
+
+
+@dataclass
+class Seen:
+    status: str
+    rows_loaded: int
+    final_at: float | None = None
+
+
+@dataclass
+class Traffic:
+    d: Deployment
+    uploads: list[Upload] = field(default_factory=list)
+    seen: dict[tuple[str, str], Seen] = field(default_factory=dict)  # (key, version) -> last ledger view
+    dlq: list[dict[str, Any]] = field(default_factory=list)  # every SQS DLQ message body, parsed
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def versions(self) -> set[tuple[str, str]]:
+        return {(u.file.key, u.etag) for u in self.uploads}
+
+    def unfinished(self) -> dict[tuple[str, str], int]:
+        """Every uploaded version not final yet, with its rows loaded so far."""
+        out = {}
+        for version in self.versions():
+            seen = self.seen.get(version)
+            if seen is None or seen.status not in FINAL:
+                out[version] = seen.rows_loaded if seen else -1
+        return out
+
+    async def generate(self, files: Iterator[PlannedFile], until: float) -> None:
+        """Upload planned files one after another until `until` (monotonic), each file's later uploads after its
+        delay, waiting while too many files are unfinished."""
+        session = aioboto3.Session()
+        while time.monotonic() < until and not self.stopping.is_set():
+            if len(self.unfinished()) >= MAX_IN_FLIGHT:
+                await asyncio.sleep(0.2)
+                continue
+            planned = next(files)
+            for n, which in enumerate(planned.uploads):
+                if n:
+                    await asyncio.sleep(planned.delay)
+                await self._put(session, planned, which)
+
+    async def _put(self, session: aioboto3.Session, planned: PlannedFile, which: int) -> None:
+        body = planned.versions[which].body
+        while True:  # moto may be frozen: try again until it takes the object
+            try:
+                async with session.client("s3", config=_CLIENT, **self.d.stack.aws.client_kwargs()) as s3:
+                    made = await s3.put_object(Bucket=self.d.aws.bucket, Key=planned.key, Body=body)
+            except AWS_ERRORS as exc:  # moto frozen or busy: retried
+                logger.info("upload of %s failed (%s); again", planned.key, type(exc).__name__)
+                await asyncio.sleep(1.0)
+            else:
+                self.uploads.append(Upload(planned, which, str(made["ETag"]).strip('"'), time.time()))
+                return
+
+    async def watch(self) -> None:
+        """Poll the ledger (PostgreSQL may be down or frozen: then the view is just older)."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.poll()
+            await asyncio.sleep(0.25)
+
+    async def poll(self) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self.d.database_url, row_factory=dict_row, connect_timeout=3
+        ) as conn:
+            try:
+                cur = await conn.execute("SELECT key, version, status, rows_loaded FROM ingest_files")
+            except psycopg.errors.UndefinedTable:
+                return
+            rows = await cur.fetchall()
+        now = time.time()
+        for row in rows:
+            version = (str(row["key"]), str(row["version"]))
+            old = self.seen.get(version)
+            final_at = old.final_at if old else None
+            if final_at is None and row["status"] in FINAL:
+                final_at = now
+            self.seen[version] = Seen(str(row["status"]), int(row["rows_loaded"]), final_at)
+
+    async def drain_dlq(self) -> None:
+        """Receive and delete every SQS DLQ message until stopped; bodies kept for the checker."""
+        session = aioboto3.Session()
+        while not self.stopping.is_set():
+            try:
+                await self.drain_once(session, wait=1)
+            except AWS_ERRORS as exc:  # moto frozen: the messages wait for the next round
+                logger.info("DLQ drain: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def drain_once(self, session: aioboto3.Session, wait: int = 0) -> int:
+        got = 0
+        async with session.client("sqs", config=_CLIENT, **self.d.stack.aws.client_kwargs()) as sqs:
+            while True:
+                answer = await sqs.receive_message(
+                    QueueUrl=self.d.aws.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+                )
+                messages = answer.get("Messages", [])
+                if not messages:
+                    return got
+                for m in messages:
+                    self.dlq.append(_parse(m.get("Body", "")))
+                await sqs.delete_message_batch(
+                    QueueUrl=self.d.aws.dlq_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+                )
+                got += len(messages)
+
+
+def _parse(body: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {"unparsed": body[:200]}
+    return value if isinstance(value, dict) else {"unparsed": body[:200]}
+
+
+def utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
