@@ -63,3 +63,9 @@ fmt: $(STAMP) ## apply ruff's fixes and formatting
 clean: ## stop the stack, delete .stack/ and .venv/
 	-[ -x $(PY) ] && $(PY) -m devstack down --wipe
 	rm -rf $(VENV)
+
+MINUTES ?= 3
+SEED ?= 1
+.PHONY: chaos
+chaos: $(STAMP) ## randomized fault run on a private 3-broker cluster (MINUTES=3 SEED=1); JSON report in test-output/
+	$(PY) -m devstack chaos --minutes $(MINUTES) --seed $(SEED)
