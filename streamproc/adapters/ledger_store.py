@@ -13,7 +13,17 @@ from psycopg.types.json import Jsonb
 
 from streamproc.adapters.postgres import Database, one
 from streamproc.contract.events import FieldError, ObjectEvent
-from streamproc.ingest.ledger import FAILED, PROCESSING, Checkpoint, Claim, Reject, SplitCounts, claim_verdict
+from streamproc.ingest.ledger import (
+    FAILED,
+    PROCESSING,
+    Checkpoint,
+    Claim,
+    ClaimLost,
+    Fence,
+    Reject,
+    SplitCounts,
+    claim_verdict,
+)
 
 FINISH = """
 UPDATE ingest_files SET
@@ -38,8 +48,26 @@ _TAKE = """
 UPDATE ingest_files SET status = 'PROCESSING', split_done = false, error_summary = NULL,
     attempts = attempts + 1, started_at = now(), finished_at = NULL, updated_at = now(),
     claimed_by = %s, heartbeat_at = now(),
-    size = coalesce(%s, size), etag = coalesce(%s, etag), event_time = coalesce(event_time, %s), resume = %s
-WHERE id = %s
+    size = coalesce(%s, size), etag = coalesce(%s, etag), event_time = coalesce(event_time, %s), resume = %s,
+    claim_epoch = claim_epoch + 1
+WHERE id = %s RETURNING claim_epoch
+"""
+# A split's writes hold only while its claim does: the file's epoch is still the claim's (see ledger.Fence).
+_CHECKPOINT = """
+UPDATE ingest_files SET resume = %s, heartbeat_at = now()
+WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
+"""
+_HEARTBEAT = """
+UPDATE ingest_files SET heartbeat_at = now()
+WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
+"""
+_RELEASE = """
+UPDATE ingest_files SET claimed_by = NULL, heartbeat_at = NULL
+WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
+"""
+_HOLDS = """
+SELECT 1 FROM ingest_files
+WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done FOR SHARE
 """
 CHECKPOINT = msgspec.json.Decoder(Checkpoint)
 
@@ -71,7 +99,7 @@ class LedgerStore:
             if interrupted and live and holder not in (None, owner):
                 return Claim(file_id=file_id, attempt=attempts, wait=min(lease, 2.0))
             checkpoint = CHECKPOINT.decode(json.dumps(resume)) if interrupted and resume else None
-            await conn.execute(
+            taken = await conn.execute(
                 _TAKE,
                 (
                     owner,
@@ -82,50 +110,65 @@ class LedgerStore:
                     file_id,
                 ),
             )
-        return Claim(file_id=file_id, attempt=attempts + 1, resume=checkpoint)
+            (epoch,) = await one(taken)
+        return Claim(file_id=file_id, attempt=attempts + 1, resume=checkpoint, epoch=epoch)
 
-    async def checkpoint(self, file_id: int, owner: str, at: Checkpoint) -> None:
-        """Record how far the split got (and that its worker lives), if `owner` still holds the claim."""
+    async def checkpoint(self, fence: Fence, at: Checkpoint) -> None:
+        """Record how far the split got (and that its worker lives), while the fence's claim holds."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE ingest_files SET resume = %s, heartbeat_at = now() WHERE id = %s AND claimed_by = %s",
-                (Jsonb(msgspec.to_builtins(at)), file_id, owner),
+            cur = await conn.execute(
+                _CHECKPOINT,
+                (Jsonb(msgspec.to_builtins(at)), *fence),
+            )
+            _held(cur, fence)
+
+    async def heartbeat(self, fence: Fence) -> None:
+        async with self.db.transaction() as conn:
+            _held(
+                await conn.execute(
+                    _HEARTBEAT,
+                    (*fence,),
+                ),
+                fence,
             )
 
-    async def heartbeat(self, file_id: int, owner: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE ingest_files SET heartbeat_at = now() WHERE id = %s AND claimed_by = %s", (file_id, owner)
-            )
-
-    async def release(self, file_id: int, owner: str) -> None:
+    async def release(self, fence: Fence) -> None:
         """Give the claim up (a clean stop mid-file): the next worker to get the event resumes at once."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE ingest_files SET claimed_by = NULL, heartbeat_at = NULL WHERE id = %s AND claimed_by = %s",
-                (file_id, owner),
+                _RELEASE,
+                (*fence,),
             )
 
-    async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
+    async def record_rejects(self, fence: Fence, rejects: Sequence[Reject]) -> None:
         """Keep why rows were dead-lettered (line, stage, rules; never values); a line is kept once."""
         if not rejects:
             return
+        file_id = fence.file_id
         async with self.db.transaction() as conn, conn.cursor() as cur:
+            _held(
+                await cur.execute(
+                    _HOLDS,
+                    (*fence,),
+                ),
+                fence,
+            )
             await cur.executemany(
                 "INSERT INTO ingest_file_rejects (file_id, line, stage, error_class, errors) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [(file_id, r.line, r.stage, r.error_class, Jsonb(reject_errors(r.errors))) for r in rejects],
             )
 
-    async def finish_split(self, file_id: int, counts: SplitCounts) -> str:
+    async def finish_split(self, fence: Fence, counts: SplitCounts) -> str:
         """Record the fan-out's counts; the file finishes now if the sinks already loaded every row."""
+        file_id = fence.file_id
         async with self.db.transaction() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 """
                 UPDATE ingest_files SET dataset = %s, rows_read = %s, rows_valid = %s, rows_rejected = %s,
                     unknown_columns = %s, split_done = true, updated_at = now(),
                     claimed_by = NULL, heartbeat_at = NULL, resume = NULL
-                WHERE id = %s
+                WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
                 """,
                 (
                     counts.dataset,
@@ -133,22 +176,23 @@ class LedgerStore:
                     counts.rows_valid,
                     counts.rows_rejected,
                     counts.unknown_columns,
-                    file_id,
+                    *fence,
                 ),
             )
+            _held(cur, fence)
             await conn.execute(FINISH, ([file_id],))
             return await _status(conn, file_id)
 
-    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
+    async def fail_file(self, fence: Fence, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
         """End the file unloaded: FAILED (why in `reason`), or SUPERSEDED when its version's bytes are gone."""
         async with self.db.transaction() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 """
                 UPDATE ingest_files SET status = %s, dataset = coalesce(%s, dataset), error_summary = %s,
                     rows_read = %s, rows_valid = %s, rows_rejected = %s, unknown_columns = %s,
                     split_done = true, finished_at = now(), updated_at = now(),
                     claimed_by = NULL, heartbeat_at = NULL, resume = NULL
-                WHERE id = %s
+                WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
                 """,
                 (
                     status,
@@ -158,9 +202,10 @@ class LedgerStore:
                     counts.rows_valid,
                     counts.rows_rejected,
                     counts.unknown_columns,
-                    file_id,
+                    *fence,
                 ),
             )
+            _held(cur, fence)
 
     async def files(self, limit: int = 100, bucket: str | None = None) -> list[dict[str, Any]]:
         """Newest ledger rows first (what the stats page and the CLI show)."""
@@ -174,6 +219,13 @@ class LedgerStore:
             return await cur.fetchall()
 
     # -- sinks -----------------------------------------------------------------------------
+
+
+def _held(cur: psycopg.AsyncCursor[Any], fence: Fence) -> None:
+    """Raise ClaimLost unless the fenced statement found the file still under this claim."""
+    if cur.rowcount < 1:
+        msg = f"file {fence.file_id}: claim epoch {fence.epoch} was taken over by another worker"
+        raise ClaimLost(msg)
 
 
 async def _status(conn: psycopg.AsyncConnection[Any], file_id: int) -> str:

@@ -18,7 +18,7 @@ from streamproc.contract import deadletters
 from streamproc.contract.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.ledger import FAILED, SUPERSEDED, Claim, SplitCounts
+from streamproc.ingest.ledger import FAILED, SUPERSEDED, Claim, ClaimLost, Fence, SplitCounts
 from streamproc.ingest.ports import FileLedger, ObjectStore, ObjectSuperseded, RecordProducer, TopicSource
 from streamproc.ingest.rejections import FileRejected
 from streamproc.ingest.split import Split
@@ -70,19 +70,22 @@ class FanOut:
             )
             await self._write_letter_or_log(letter)
             return
-        file_id: int | None = None
+        fence: Fence | None = None
         try:
             claim = await self._claim(event)
             if claim.skipped is not None:
                 self.stats.duplicates += 1
                 logger.info("s3://%s/%s: event skipped: %s", event.bucket, event.key, claim.skipped)
                 return
-            file_id = claim.file_id
+            fence = claim.fence
             await self._split(event, claim)
+        except ClaimLost as exc:  # paused past the lease: the worker that took over finishes the file
+            self.stats.claims_lost += 1
+            logger.warning("s3://%s/%s: split stopped: %s", event.bucket, event.key, exc)
         except Exception as exc:
             # A bug or an unexpected terminal error: the event is acked by Faust anyway, so say it loudly.
             logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
-            await self._fail_unexpected(event, exc, file_id)
+            await self._fail_unexpected(event, exc, fence)
 
     async def _claim(self, event: ObjectEvent) -> Claim:
         """The ledger's claim; while another live worker splits this version, wait (bounded by the lease)."""
@@ -103,16 +106,16 @@ class FanOut:
             parser = await split.run()
         except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
             await split.settle()
-            await self._fail(claim.file_id, event, split.counts(), exc)
+            await self._fail(claim.fence, event, split.counts(), exc)
             return
         except asyncio.CancelledError:  # the worker stops mid-file: let the next owner resume at once
-            await asyncio.shield(self._release(claim.file_id))
+            await asyncio.shield(self._release(claim.fence))
             raise
         finally:
             split.stop_heartbeat()
         counts = split.counts(parser)
         ledger = self.context.ledger
-        status = await self.context.retry(lambda: ledger.finish_split(claim.file_id, counts), "ledger finish")
+        status = await self.context.retry(lambda: ledger.finish_split(claim.fence, counts), "ledger finish")
         self.stats.files += 1
         self.stats.finished(status)
         logger.info(
@@ -121,7 +124,7 @@ class FanOut:
             counts.rows_rejected,
         )  # fmt: skip
 
-    async def _fail(self, file_id: int, event: ObjectEvent, counts: SplitCounts, exc: Exception) -> None:
+    async def _fail(self, fence: Fence, event: ObjectEvent, counts: SplitCounts, exc: Exception) -> None:
         reason = exc.reason if isinstance(exc, FileRejected) else str(exc)
         error_class = exc.error_class if isinstance(exc, FileRejected) else type(exc).__name__
         letter = deadletters.file_failed(
@@ -136,12 +139,12 @@ class FanOut:
         self.stats.dead_letters += 1
         ledger = self.context.ledger
         status = SUPERSEDED if isinstance(exc, ObjectSuperseded) else FAILED
-        await self.context.retry(lambda: ledger.fail_file(file_id, reason, counts, status), "ledger fail")
+        await self.context.retry(lambda: ledger.fail_file(fence, reason, counts, status), "ledger fail")
         self.stats.files_failed += 1
         self.stats.finished(status)
         logger.warning("s3://%s/%s: %s (%s)", event.bucket, event.key, status, error_class)
 
-    async def _fail_unexpected(self, event: ObjectEvent, exc: Exception, file_id: int | None) -> None:
+    async def _fail_unexpected(self, event: ObjectEvent, exc: Exception, fence: Fence | None) -> None:
         reason = f"unexpected error while ingesting: {describe(exc)}"
         letter = deadletters.file_failed(
             bucket=event.bucket,
@@ -153,18 +156,18 @@ class FanOut:
         )
         try:
             await self.context.letters.write([letter])
-            if file_id is not None:
-                await self.context.ledger.fail_file(file_id, reason, SplitCounts(dataset=None))
+            if fence is not None:
+                await self.context.ledger.fail_file(fence, reason, SplitCounts(dataset=None))
         except Exception:
             logger.exception("s3://%s/%s: could not record the failure", event.bucket, event.key)
         self.stats.files_failed += 1
         self.stats.finished(FAILED)
 
-    async def _release(self, file_id: int) -> None:
+    async def _release(self, fence: Fence) -> None:
         try:
-            await self.context.ledger.release(file_id, self.context.policy.owner)
+            await self.context.ledger.release(fence)
         except StreamprocError as exc:
-            logger.warning("could not release the claim on file %d (%s); it lapses after the lease", file_id, exc)
+            logger.warning("could not release the claim on file %d (%s); it lapses after the lease", fence.file_id, exc)
 
     async def _write_letter_or_log(self, letter: DeadLetter) -> None:
         try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
 from streamproc.contract.events import FieldError
+from streamproc.shared.errors import StreamprocError
 
 RECEIVED: Final = "RECEIVED"
 PROCESSING: Final = "PROCESSING"
@@ -51,6 +52,19 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     offsets: dict[str, dict[int, int]] = msgspec.field(default_factory=dict)
 
 
+class Fence(NamedTuple):
+    """Who may write a split's ledger row: the file and its claim's epoch. Every claim bumps the epoch, and every
+    ledger write of a split names it, so a worker whose claim was taken over (paused past its lease) writes
+    nothing more: its write raises ClaimLost."""
+
+    file_id: int
+    epoch: int
+
+
+class ClaimLost(StreamprocError):
+    """Another worker holds this file's claim now (a newer epoch): stop the split, write nothing more."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Claim:
     """The ledger's answer to an object event: split it (as attempt N, resuming where a checkpoint says),
@@ -61,6 +75,11 @@ class Claim:
     skipped: str | None = None  # e.g. "already COMPLETED": a duplicate notification, recorded and not run
     wait: float = 0.0  # seconds to wait before asking again (another worker holds a live claim)
     resume: Checkpoint | None = None
+    epoch: int = 0  # the fencing epoch this claim holds (see Fence)
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.file_id, self.epoch)
 
 
 def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 import msgspec
@@ -22,7 +23,7 @@ from streamproc.contract import deadletters
 from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter, ObjectEvent, Provenance, event_envelope
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, Reject, SplitCounts
+from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Reject, SplitCounts
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.split_context import SplitContext
 from streamproc.shared.delivery import Delivery, confirm
@@ -40,6 +41,9 @@ class Split:
         self.context = context
         self.event = event
         self.file_id = claim.file_id
+        self.fence = claim.fence  # every ledger write of this split names it; ClaimLost once it is taken over
+        self.lost: ClaimLost | None = None  # set by the heartbeat when another worker took the claim
+        self.beat_at = time.monotonic()  # when the ledger last confirmed the claim is ours
         self.rejects: list[Reject] = []  # why rows were dead-lettered, for the ledger (flushed with each window)
         self.rejects_kept = 0
         self.envelope: tuple[bytes, bytes] | None = None
@@ -89,6 +93,7 @@ class Split:
         fresh = [item for item in parsed if item.line > self.emitted_through]
         if not fresh:
             return
+        await self._hold()
         dataset = self.parser.dataset if self.parser else None
         if dataset is None:
             msg = "the parser yielded a row before it recognised the dataset"
@@ -162,6 +167,15 @@ class Split:
             return
         self.pending.append((topic, items, delivery))
 
+    async def _hold(self) -> None:
+        """Before handing more records over, the claim must still be this split's: a worker paused past its lease
+        asks the ledger first, so a stale worker stops (ClaimLost) instead of producing the file a second time."""
+        if self.lost is not None:
+            raise self.lost
+        if time.monotonic() - self.beat_at > self.context.policy.lease / 2:
+            await self.context.retry(lambda: self.context.ledger.heartbeat(self.fence), "heartbeat")
+            self.beat_at = time.monotonic()
+
     async def settle(self) -> None:
         """Wait until everything handed over is acknowledged (the file's window), then checkpoint it."""
         pending, self.pending, self.in_window = self.pending, [], 0
@@ -173,16 +187,14 @@ class Split:
                 delivery.abandon()
         rejects, self.rejects = self.rejects, []
         if rejects:
-            await self.context.retry(
-                lambda: self.context.ledger.record_rejects(self.file_id, rejects), "ledger rejects"
-            )
+            await self.context.retry(lambda: self.context.ledger.record_rejects(self.fence, rejects), "ledger rejects")
         if self.checkpoint is not None and pending:
             await self._save(_advance(self.checkpoint, self.emitted_through, pending))
 
     async def _save(self, checkpoint: Checkpoint) -> None:
-        owner = self.context.policy.owner
-        await self.context.retry(lambda: self.context.ledger.checkpoint(self.file_id, owner, checkpoint), "checkpoint")
+        await self.context.retry(lambda: self.context.ledger.checkpoint(self.fence, checkpoint), "checkpoint")
         self.checkpoint = checkpoint
+        self.beat_at = time.monotonic()
 
     async def _confirm(self, topic: str, items: Sequence[Item], delivery: Delivery) -> None:
         producer = self.context.producer
@@ -200,8 +212,14 @@ class Split:
         interval = max(0.5, self.context.policy.lease / 3)
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(TransientError):  # a lapsed beat only lets another worker take over
-                await self.context.ledger.heartbeat(self.file_id, self.context.policy.owner)
+            try:
+                await self.context.ledger.heartbeat(self.fence)
+                self.beat_at = time.monotonic()
+            except TransientError:  # a lapsed beat only lets another worker take over
+                continue
+            except ClaimLost as exc:  # the split stops at its next step (see _hold)
+                self.lost = exc
+                return
 
     def stop_heartbeat(self) -> None:
         self._heartbeat.cancel()

@@ -17,6 +17,8 @@ from streamproc.ingest.ledger import (
     RECEIVED,
     Checkpoint,
     Claim,
+    ClaimLost,
+    Fence,
     LoadBatch,
     Reject,
     RowRef,
@@ -90,7 +92,11 @@ class FakeLedger:
     released: list[int] = field(default_factory=list)
     finished: list[SplitCounts] = field(default_factory=list)
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
-    ended: list[str] = field(default_factory=list)  # the status of each fail_file: FAILED or SUPERSEDED
+    ended: list[str] = field(default_factory=list)
+    epochs: dict[int, int] = field(default_factory=dict)  # file id -> the epoch of its latest claim
+    fenced_out: int = (
+        0  # writes refused because their claim's epoch was stale  # the status of each fail_file: FAILED or SUPERSEDED
+    )
     unavailable: int = 0
     broken: BaseException | None = None
 
@@ -113,33 +119,49 @@ class FakeLedger:
         self.begun.append(event)
         self.status[version] = (PROCESSING, False)
         resume = self.checkpoints.get(version) if status == PROCESSING and not event.forced else None
-        return Claim(file_id=len(self.begun), attempt=1, resume=resume)
+        self.epochs[len(self.begun)] = epoch = self.epochs.get(len(self.begun), 0) + 1
+        return Claim(file_id=len(self.begun), attempt=1, resume=resume, epoch=epoch)
 
-    async def checkpoint(self, file_id: int, owner: str, at: Checkpoint) -> None:
+    def take_over(self, file_id: int) -> None:
+        """Another worker claims the file (this one was paused past its lease): the split's fence is stale."""
+        self.epochs[file_id] += 1
+
+    def _fenced(self, fence: Fence) -> None:
+        if self.epochs.get(fence.file_id) != fence.epoch:
+            self.fenced_out += 1
+            msg = f"file {fence.file_id}: claim epoch {fence.epoch} was taken over by another worker"
+            raise ClaimLost(msg)
+
+    async def checkpoint(self, fence: Fence, at: Checkpoint) -> None:
         self._call()
-        event = self.begun[file_id - 1]
+        self._fenced(fence)
+        event = self.begun[fence.file_id - 1]
         self.checkpoints[(event.bucket, event.key, event.version)] = at
 
-    async def heartbeat(self, file_id: int, owner: str) -> None:
+    async def heartbeat(self, fence: Fence) -> None:
+        self._fenced(fence)
         self.beats += 1
 
-    async def release(self, file_id: int, owner: str) -> None:
-        self.released.append(file_id)
+    async def release(self, fence: Fence) -> None:
+        self.released.append(fence.file_id)
 
-    async def record_rejects(self, file_id: int, rejects: Sequence[Reject]) -> None:
+    async def record_rejects(self, fence: Fence, rejects: Sequence[Reject]) -> None:
         self._call()
+        self._fenced(fence)
         self.rejects.extend(rejects)
 
-    async def finish_split(self, file_id: int, counts: SplitCounts) -> str:
+    async def finish_split(self, fence: Fence, counts: SplitCounts) -> str:
         self._call()
+        self._fenced(fence)
         self.finished.append(counts)
         status = PARTIAL if counts.rows_rejected else COMPLETED
-        event = self.begun[file_id - 1]
+        event = self.begun[fence.file_id - 1]
         self.status[(event.bucket, event.key, event.version)] = (status, True)
         return status
 
-    async def fail_file(self, file_id: int, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
+    async def fail_file(self, fence: Fence, reason: str, counts: SplitCounts, status: str = FAILED) -> None:
         self._call()
+        self._fenced(fence)
         self.failed.append((reason, counts))
         self.ended.append(status)
 

@@ -14,7 +14,7 @@ from streamproc.datasets import samples
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
-from streamproc.ingest.ledger import COMPLETED, PARTIAL
+from streamproc.ingest.ledger import COMPLETED, PARTIAL, Checkpoint, Fence
 from streamproc.ingest.split_context import Position, SplitPolicy
 from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
 
@@ -30,9 +30,9 @@ def event(key: str, bucket: str = "drop") -> ObjectEvent:
 
 
 class World:
-    def __init__(self, *, window: int = 20_000, chunk_size: int = 64) -> None:
+    def __init__(self, *, window: int = 20_000, chunk_size: int = 64, ledger: FakeLedger | None = None) -> None:
         self.store = FakeStore(chunk_size)
-        self.ledger = FakeLedger()
+        self.ledger = ledger or FakeLedger()
         self.producer = FakeProducer()
         self.fanout = FanOut(
             registry=REGISTRY,
@@ -219,3 +219,23 @@ async def test_an_object_event_whose_time_has_no_utc_offset_is_refused_before_an
     (letter,) = w.letters()
     assert "undecodable object event" in letter.reason and "timezone" in letter.reason
     assert w.ledger.begun == []
+
+
+class _TakenOverLedger(FakeLedger):
+    """Another worker takes the claim over when this split writes its second checkpoint (it was paused)."""
+
+    async def checkpoint(self, fence: Fence, at: Checkpoint) -> None:
+        if at.line:  # the start checkpoint has line 0
+            self.take_over(fence.file_id)
+        await super().checkpoint(fence, at)
+
+
+async def test_a_split_whose_claim_was_taken_over_stops_and_writes_nothing_more() -> None:
+    # Before fencing, the stale split went on to the end: the topic carried the file twice and its finish_split
+    # (or a stale fail_file) overwrote what the worker that took over recorded.
+    w = World(window=50, ledger=_TakenOverLedger())
+    await w.ingest(w.put("pharmacy_claims/taken.csv", samples.csv_bytes("pharmacy_claims", 400, 0.0, seed=14)))
+    assert (w.ledger.finished, w.ledger.failed) == ([], [])
+    assert w.fanout.stats.claims_lost == 1 and w.ledger.fenced_out == 1
+    assert len(w.claim_keys()) <= 2 * 50  # what it handed over before its first fenced write: one window
+    assert w.letters() == []
