@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import zlib
 from collections.abc import Iterator
 from itertools import chain, islice
 from typing import Final, TypeAlias
@@ -13,13 +12,13 @@ from typing import Final, TypeAlias
 from streamproc.datasets.model import UNDECODABLE, Dataset, Layout, RejectedRow, ValidRow
 from streamproc.datasets.registry import Registry
 from streamproc.ingest import rejections as refused
+from streamproc.ingest.inflate import GzipStream
 
 __all__ = ["AUDIT_EVERY", "CsvFileParser", "Parsed", "RejectedRow", "ValidRow"]  # the rows are the datasets'
 
 BOM: Final = b"\xef\xbb\xbf"
-MAX_RECORD_BYTES: Final = 1 << 20  # a longer record is rejected without being held in memory
 AUDIT_EVERY: Final = 1000  # one fast-path row in this many is also validated by the slow path and compared
-_STEP: Final = 1 << 18  # bytes inflated or parsed at a time, whatever the chunk size
+STEP: Final = 1 << 16  # bytes inflated and parsed per step (the event loop gets control between steps)
 
 Parsed: TypeAlias = ValidRow | RejectedRow
 logger = logging.getLogger(__name__)
@@ -36,15 +35,15 @@ def _need_more() -> str:
 class CsvFileParser:
     """One object's bytes in, parsed rows out. Feed chunks in order, then close; refused.FileRejected ends the file."""
 
-    def __init__(self, registry: Registry, key: str, gzip: bool, *, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+    def __init__(self, registry: Registry, key: str, gzip: bool, *, limits: refused.Limits | None = None) -> None:
         self.registry = registry
         self.key = key
-        self.max_record_bytes = max_record_bytes
+        self.limits = limits = limits or refused.Limits()
+        self.max_record_bytes = limits.record_bytes
         self.dataset: Dataset | None = None  # known once the header is read
         self.unknown_columns: tuple[str, ...] = ()
         self.rows_read = self.rows_valid = self.rows_rejected = 0
-        self._inflater = zlib.decompressobj(wbits=31) if gzip else None
-        self._member_open = False  # inside a gzip member that has not ended yet
+        self._gzip = GzipStream(key, limits, STEP) if gzip else None
         self._head: bytes | None = b""  # the first bytes, until we know whether they are a BOM
         self._seen_bytes = False
         self._pending: list[bytes] = []  # from the start of the first unparsed record
@@ -60,16 +59,23 @@ class CsvFileParser:
 
     def feed(self, chunk: bytes) -> list[Parsed]:
         """The rows whose records end in this chunk."""
+        return [row for step in self.steps(chunk) for row in step]
+
+    def steps(self, chunk: bytes) -> Iterator[list[Parsed]]:
+        """The rows whose records end in this chunk, one step at a time: each step inflates and parses at most
+        STEP bytes, so a caller can yield to the event loop between steps however well the chunk compresses."""
         self._check_usable()
-        out: list[Parsed] = []
         try:
             for data in self._inflate(chunk):
-                for start in range(0, len(data), _STEP):
-                    out.extend(self._ingest(data[start : start + _STEP]))
+                for start in range(0, len(data), STEP):
+                    rows = self._ingest(data[start : start + STEP])
+                    if self.rows_read > self.limits.rows:
+                        msg = f"{self.key}: more than {self.limits.rows} rows (cap STREAMPROC_MAX_ROWS_PER_FILE)"
+                        raise refused.OverLimit(msg)
+                    yield rows
         except refused.FileRejected as exc:
             self._failed = exc
             raise
-        return out
 
     def close(self) -> list[Parsed]:
         """The rows left at the end of the object; raises refused.FileRejected for an empty, headless or cut file."""
@@ -77,9 +83,8 @@ class CsvFileParser:
         self._closed = True
         out: list[Parsed] = []
         try:
-            if self._member_open:
-                msg = f"{self.key}: the gzip stream is truncated"
-                raise refused.BadGzip(msg)
+            if self._gzip is not None:
+                self._gzip.check_complete()
             if self._head is not None:
                 out.extend(self._ingest(self._settle_bom(b"", final=True)))
             if not self._seen_bytes:
@@ -103,28 +108,10 @@ class CsvFileParser:
             raise RuntimeError(msg)
 
     def _inflate(self, chunk: bytes) -> Iterator[bytes]:
-        if self._inflater is None or not chunk:
+        if self._gzip is None or not chunk:
             yield chunk
             return
-        data, produced = chunk, _STEP
-        # Bounded steps: a small chunk of a highly compressed file never inflates all at once.
-        while data or produced == _STEP:
-            if not self._member_open:
-                data = data.lstrip(b"\x00")  # zero padding may follow the last member
-                if not data:
-                    return
-            self._member_open = True
-            try:
-                out = self._inflater.decompress(data, _STEP)
-            except zlib.error as exc:
-                msg = f"{self.key}: not a valid gzip stream ({exc})"
-                raise refused.BadGzip(msg) from exc
-            data, produced = self._inflater.unconsumed_tail, len(out)
-            if self._inflater.eof:  # a gzip file may hold several members
-                data, produced = self._inflater.unused_data + data, 0
-                self._inflater, self._member_open = zlib.decompressobj(wbits=31), False
-            if out:
-                yield out
+        yield from self._gzip.inflate(chunk)
 
     def _settle_bom(self, data: bytes, *, final: bool) -> bytes:
         head = (self._head or b"") + data

@@ -3,6 +3,8 @@ which rule a record the csv module refused breaks."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from streamproc.shared.errors import TerminalError
 
 
@@ -40,6 +42,22 @@ class MissingColumns(FileRejected):
 
 class BadGzip(FileRejected):
     """A `.gz` object is not a complete gzip stream."""
+
+
+class OverLimit(FileRejected):
+    """The object is past one of the parser's caps (decompressed size, compression ratio, rows): a bomb or a
+    runaway export; the reason names the cap and its setting. Rows before the cap may have been published."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What one file may cost the worker (settings STREAMPROC_MAX_*; see worker.settings)."""
+
+    inflated_bytes: int = 16 << 30  # decompressed size of a .gz object
+    ratio: float = 200.0  # decompressed / compressed bytes, checked once `ratio_after` bytes are inflated
+    ratio_after: int = 8 << 20
+    rows: int = 50_000_000  # records (valid or rejected) per file
+    record_bytes: int = 1 << 20  # a longer record is rejected without being held in memory
 
 
 def csv_rule(exc: Exception) -> tuple[str, str]:

@@ -60,12 +60,15 @@ class Split:
         backoff = self.context.backoff()
         while True:
             gzip = self.event.key.lower().endswith(".gz")
-            self.parser = parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip)
+            limits = self.context.policy.limits
+            self.parser = parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip, limits=limits)
             try:
                 e = self.event
                 async for chunk in self.context.store.chunks(e.bucket, e.key, e.version_id, e.etag):
                     self.context.stats.bytes_read += len(chunk)
-                    await self._emit(parser.feed(chunk))
+                    for step in parser.steps(chunk):  # bounded work between two turns of the event loop
+                        await self._emit(step)
+                        await asyncio.sleep(0)
                 await self._emit(parser.close())
             except TransientError as exc:
                 # The stream broke: read the object again; lines already emitted are skipped, not sent twice.

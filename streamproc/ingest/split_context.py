@@ -10,6 +10,7 @@ from typing import TypeVar
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.ports import FileLedger, ObjectStore, RecordProducer, TopicSource
+from streamproc.ingest.rejections import Limits
 from streamproc.shared.faults import Faults
 from streamproc.shared.retry import Backoff, retry_transient
 
@@ -53,12 +54,13 @@ class Position:
 @dataclass(frozen=True, kw_only=True)
 class SplitPolicy:
     """How files are split: acks awaited every `window` records, who this worker is in the ledger's claims,
-    how long a claim outlives its worker's last heartbeat, and test-only fault points."""
+    how long a claim outlives its worker's last heartbeat, what one file may cost, and test-only fault points."""
 
     window: int = 20_000
     backoff_cap: float = 30.0
     owner: str = "worker"
     lease: float = 15.0
+    limits: Limits = field(default_factory=Limits)
     faults: Faults = field(default_factory=Faults)
 
 

@@ -81,6 +81,7 @@ class Pipeline(Service):
             backoff_cap=s.retry_backoff_cap,
             owner=owner,
             lease=s.claim_lease,
+            limits=s.limits,
             faults=self.faults,
         )
         return FanOut(

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamproc.ingest.rejections import Limits
 from streamproc.shared.logs import LogFormat, log_format
 from streamproc.shared.settings import (
     AwsSettings,
@@ -51,6 +52,7 @@ class WorkerSettings:
     instance_id: str = ""
     session_timeout: float = 10.0  # seconds before the group drops a member that stopped heartbeating
     claim_lease: float = 15.0  # seconds a file being split stays claimed by its worker without a heartbeat
+    limits: Limits = field(default_factory=Limits)  # what one file may cost (bytes, gzip ratio, rows)
     # Seconds a sink may keep failing, or an unfinished file go without progress and a live claim, before the
     # health view (and /metrics) says so.
     stall_seconds: float = 300.0
@@ -99,6 +101,12 @@ class WorkerSettings:
             instance_id=env_str(src, "STREAMPROC_INSTANCE_ID", ""),
             session_timeout=env_float(src, "STREAMPROC_SESSION_TIMEOUT", cls.session_timeout, 6.0),
             claim_lease=env_float(src, "STREAMPROC_CLAIM_LEASE", cls.claim_lease, 1.0),
+            limits=Limits(
+                inflated_bytes=env_int(src, "STREAMPROC_MAX_INFLATED_BYTES", Limits.inflated_bytes, 1 << 20, 1 << 50),
+                ratio=env_float(src, "STREAMPROC_MAX_GZIP_RATIO", Limits.ratio, 2.0),
+                rows=env_int(src, "STREAMPROC_MAX_ROWS_PER_FILE", Limits.rows, 1, 1 << 40),
+                record_bytes=env_int(src, "STREAMPROC_MAX_RECORD_BYTES", Limits.record_bytes, 1024, 1 << 30),
+            ),
             stall_seconds=env_float(src, "STREAMPROC_STALL_SECONDS", cls.stall_seconds, 1.0),
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
             log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
