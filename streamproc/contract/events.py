@@ -15,8 +15,12 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One S3 object version to ingest; topic `ingest.objects`, key `bucket/key`."""
+class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One S3 object version to ingest; topic `ingest.objects`, key `bucket/key`.
+
+    Forward compatible: fields are only ever added, optional; a field this version does not know is ignored,
+    and an event whose `schema_version` is newer than SCHEMA_VERSION is not processed by this worker at all
+    (it waits for an upgrade: see ingest.fanout), since a newer field may change what the event means."""
 
     schema_version: int = SCHEMA_VERSION
     bucket: str
@@ -39,7 +43,7 @@ class ObjectEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return self.version_id or self.etag or ""
 
 
-class FieldError(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class FieldError(msgspec.Struct, frozen=True, kw_only=True):
     """One broken rule: which field, which rule, in words."""
 
     field: str
@@ -47,8 +51,9 @@ class FieldError(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     message: str
 
 
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What failed, where, why, and the raw input with PHI masked; topic `ingest.deadletter`."""
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """What failed, where, why, and the raw input with PHI masked; topic `ingest.deadletter`. Forward compatible
+    as ObjectEvent: a field added by a newer writer is ignored by an older reader, never a reason to drop it."""
 
     schema_version: int = SCHEMA_VERSION
     stage: str  # "bridge", "split" or "sink"
@@ -147,6 +152,13 @@ def text_event_type(name: str, row_text_type: type[msgspec.Struct]) -> type[msgs
     )
 
 
+class Written(msgspec.Struct, frozen=True):
+    """Only which schema version wrote an event: read before the event itself."""
+
+    schema_version: int = 1
+
+
 ENCODER = msgspec.json.Encoder()
+WRITTEN_DECODER = msgspec.json.Decoder(Written)
 OBJECT_EVENT_DECODER = msgspec.json.Decoder(ObjectEvent)
 DEAD_LETTER_DECODER = msgspec.json.Decoder(DeadLetter)

@@ -15,7 +15,13 @@ from typing import TypeVar
 import msgspec
 
 from streamproc.contract import deadletters
-from streamproc.contract.events import OBJECT_EVENT_DECODER, DeadLetter, ObjectEvent
+from streamproc.contract.events import (
+    OBJECT_EVENT_DECODER,
+    SCHEMA_VERSION,
+    WRITTEN_DECODER,
+    DeadLetter,
+    ObjectEvent,
+)
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.ledger import FAILED, SUPERSEDED, Claim, ClaimLost, Fence, SplitCounts
@@ -58,6 +64,9 @@ class FanOut:
     async def handle(self, raw: bytes, where: Position) -> None:
         """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
         try:
+            written = WRITTEN_DECODER.decode(raw).schema_version
+            if written > SCHEMA_VERSION:
+                await self._wait_for_upgrade(written, where)
             event = OBJECT_EVENT_DECODER.decode(raw)
         except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError too; deep nesting recurses
             logger.warning("undecodable object event at %s/%d@%d", where.topic, where.partition, where.offset)
@@ -86,6 +95,18 @@ class FanOut:
             # A bug or an unexpected terminal error: the event is acked by Faust anyway, so say it loudly.
             logger.exception("s3://%s/%s: failed unexpectedly", event.bucket, event.key)
             await self._fail_unexpected(event, exc, fence)
+
+    async def _wait_for_upgrade(self, written: int, where: Position) -> None:
+        """An event a newer version wrote: never dropped, never half-understood. This worker holds it (the agent
+        does not ack it, so the partition waits) and says so until it is stopped and upgraded."""
+        self.stats.newer_events = where
+        while True:
+            logger.error(
+                "object event at %s/%d@%d was written by schema version %d; this worker reads up to %d: it holds "
+                "the event (not acked, nothing lost) until the worker is upgraded",
+                where.topic, where.partition, where.offset, written, SCHEMA_VERSION,
+            )  # fmt: skip
+            await asyncio.sleep(60)
 
     async def _claim(self, event: ObjectEvent) -> Claim:
         """The ledger's claim; while another live worker splits this version, wait (bounded by the lease)."""

@@ -29,6 +29,7 @@ class FanOutStats:
     bytes_read: int = 0
     stream_retries: int = 0
     duplicates: int = 0  # events for a version already processed: recorded and skipped
+    newer_events: Position | None = None  # an object event a newer version wrote, held until an upgrade
     claims_lost: int = 0  # splits stopped because another worker took their claim over (this one was paused)
     by_status: dict[str, int] = field(default_factory=dict)
     rows_by_dataset: dict[str, int] = field(default_factory=dict)  # row events produced to each dataset's topic

@@ -239,3 +239,18 @@ async def test_a_split_whose_claim_was_taken_over_stops_and_writes_nothing_more(
     assert w.fanout.stats.claims_lost == 1 and w.ledger.fenced_out == 1
     assert len(w.claim_keys()) <= 2 * 50  # what it handed over before its first fenced write: one window
     assert w.letters() == []
+
+
+async def test_an_object_event_a_newer_version_wrote_is_held_never_dead_lettered_and_a_new_field_is_ignored() -> None:
+    # Before: every unknown field made the event undecodable, so it was dead-lettered and acked: a file lost in an
+    # old worker during a rolling upgrade.
+    w = World()
+    ev = w.put("pharmacy_claims/newer.csv", samples.csv_bytes("pharmacy_claims", 5, 0.0, seed=15))
+    fields = msgspec.to_builtins(ev)
+    newer = msgspec.json.encode(fields | {"schema_version": 2, "byte_range": [0, 10]})
+    with pytest.raises(TimeoutError):  # held: the agent neither acks it nor goes on
+        await asyncio.wait_for(w.fanout.handle(newer, HERE), timeout=0.2)
+    assert (w.ledger.begun, w.letters(), w.fanout.stats.newer_events) == ([], [], HERE)
+    await w.fanout.handle(msgspec.json.encode(fields | {"sweep_marker": "x"}), HERE)  # same version, a new field
+    assert w.ledger.finished[0].rows_valid == 5
+    assert w.letters() == []
