@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.messages import DecodedBody, bridge_dead_letter, decode_body, encode
+from bridge.messages import encode
+from bridge.notifications import DecodedBody, bridge_dead_letter, decode_body
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs

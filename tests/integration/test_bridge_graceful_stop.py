@@ -13,7 +13,7 @@ from typing import Any
 import aioboto3
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bridge.messages import decode_body
+from bridge.notifications import decode_body
 from devstack.stack import Endpoints
 from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER
 from streamproc.shared.phi import fingerprint

@@ -12,13 +12,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from bridge.messages import (
-    Failure,
-    bridge_dead_letter,
-    decode_body,
-    encode,
-    truncate_utf8,
-)
+from bridge.messages import encode, truncate_utf8
+from bridge.notifications import Failure, bridge_dead_letter, decode_body
 from streamproc.contract.events import DEAD_LETTER_DECODER, OBJECT_EVENT_DECODER, ObjectEvent
 
 
@@ -225,7 +220,7 @@ def test_text_within_the_limit_is_unchanged() -> None:
 
 def test_decoding_imports_no_driver() -> None:
     probe = (
-        "import sys, bridge.messages;"
+        "import sys, bridge.messages, bridge.notifications;"
         "loaded = {'aiokafka', 'aioboto3', 'botocore', 'faust', 'psycopg'} & set(sys.modules);"
         "sys.exit(sorted(loaded) or 0)"
     )
