@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import shutil
+import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,14 +56,22 @@ async def run(minutes: float, seed: int, state: Path, out: Path) -> dict[str, An
     started = time.time()
     try:
         endpoints = await asyncio.to_thread(services.start)
-        env = {"STREAMPROC_PRODUCE_WINDOW": str(PRODUCE_WINDOW), "BRIDGE_WAIT_SECONDS": "1"}
+        code, commit = await asyncio.to_thread(snapshot, state / "code")
+        env = {
+            "STREAMPROC_PRODUCE_WINDOW": str(PRODUCE_WINDOW),
+            "BRIDGE_WAIT_SECONDS": "1",
+            # The bridge and workers run the committed code: others edit the working tree while a run goes on,
+            # and a process restarted by the nemesis must not pick up a half-made change.
+            "PYTHONPATH": str(code),
+            "PYTHONSAFEPATH": "1",  # no current dir first on sys.path: the snapshot wins over the checkout
+        }
         async with deployment(
             endpoints, f"chaos{seed}", state / "run", visibility_timeout=VISIBILITY_TIMEOUT, **env
         ) as d:
             made = await _exercise(d, services, minutes, seed)
     finally:
         await asyncio.to_thread(services.stop)
-    made |= {"started": utc(started), "finished": utc(time.time()), "state_dir": str(state)}
+    made |= {"started": utc(started), "finished": utc(time.time()), "state_dir": str(state), "commit": commit}
     made["settings"] |= {"min_insync_replicas": min_insync_replicas(services.settings.kafka_brokers)}
     report.write(out, made)
     return made
@@ -145,6 +156,23 @@ async def _final_drain(traffic: Traffic, quiet: float = 10.0, limit: float = 120
             got = await traffic.drain_once(session, wait=1)
         if got:
             last = time.monotonic()
+
+
+def snapshot(into: Path, rev: str = "HEAD") -> tuple[Path, str]:
+    """streamproc/ and bridge/ as committed at `rev`, extracted into `into`; (that dir, the commit)."""
+    git = shutil.which("git") or "git"
+    commit = subprocess.run(
+        [git, "-C", str(REPO_ROOT), "rev-parse", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(
+        [git, "-C", str(REPO_ROOT), "archive", "--format=tar", commit, "streamproc", "bridge"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into, commit
 
 
 def _fresh(state: Path) -> None:
