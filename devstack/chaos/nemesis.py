@@ -115,7 +115,7 @@ class Nemesis:
                 await admin.start()
                 (described,) = await admin.describe_topics([self.topic])
             partitions = sorted(described["partitions"], key=lambda p: p["partition"])
-            leader = partitions[index % len(partitions)]["leader"]
+            leader = partitions[index % len(partitions)]["leader"] if partitions else 1 + index % 3
         except (KafkaError, OSError, TimeoutError, KeyError, ValueError, IndexError):
             leader = 1 + index % 3
         finally:
