@@ -4,12 +4,19 @@
 
 # bridge (python -m bridge): the relay long-polls and deletes S3 notifications; the DLQ mirror sends dead
 # letters to the SQS dead-letter queue. Batch calls (DeleteMessageBatch, SendMessageBatch) are authorised by
-# the single-message actions. GetQueueUrl covers configuration by queue name instead of URL.
+# the single-message actions. GetQueueUrl covers configuration by queue name instead of URL. GetQueueAttributes
+# is the /healthz probe (two message counts; no message content), on the notification queue only, as in AWS's
+# own consumer policy (AWSLambdaSQSQueueExecutionRole). ChangeMessageVisibility keeps a received message hidden
+# while its produce or delete is pending (BRIDGE_VISIBILITY_TIMEOUT). tests/integration/test_iam_calls.py
+# records every call of a real run and evaluates it against this document.
 data "aws_iam_policy_document" "bridge" {
   statement {
-    sid       = "RelayBucketNotifications"
-    effect    = "Allow"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl"]
+    sid    = "RelayBucketNotifications"
+    effect = "Allow"
+    actions = [
+      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+      "sqs:GetQueueAttributes",
+    ]
     resources = [aws_sqs_queue.events.arn]
   }
 
@@ -23,13 +30,22 @@ data "aws_iam_policy_document" "bridge" {
 
 # worker (python -m streamproc worker): streams each notified object version from the bucket; everything else
 # it talks to is Kafka and PostgreSQL. No s3:ListBucket: a deleted object then reads as AccessDenied rather
-# than NoSuchKey, both of which the worker treats as an unreadable file, and key names stay unlisted.
+# than NoSuchKey, both of which the worker treats as an unreadable file, and key names stay unlisted. So the
+# stats page's S3 health is GetBucketLocation (HeadBucket needs s3:ListBucket): it reveals the bucket's region
+# only. tests/integration/test_iam_calls.py records every call of a real run and evaluates it against this.
 data "aws_iam_policy_document" "worker" {
   statement {
     sid       = "ReadDroppedFiles"
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${aws_s3_bucket.drop_zone.arn}/*"]
+  }
+
+  statement {
+    sid       = "CheckBucketHealth"
+    effect    = "Allow"
+    actions   = ["s3:GetBucketLocation"]
+    resources = [aws_s3_bucket.drop_zone.arn]
   }
 
   # Only with SSE-KMS (kms_key_arn set): S3 decrypts with the caller's permission.

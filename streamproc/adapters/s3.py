@@ -70,14 +70,18 @@ class S3Reader:
             raise StorageUnavailable(msg) from exc
 
     async def ping(self, bucket: str) -> None:
-        """Raise StorageUnavailable unless `bucket` answers a HEAD now (the stats page's S3 health)."""
+        """Raise StorageUnavailable unless `bucket` answers GetBucketLocation now (the stats page's S3 health).
+
+        Not HeadBucket: it needs s3:ListBucket, which the worker is deliberately not granted (terraform/iam.tf).
+        GetBucketLocation is signed and authorised like any call, so it tells S3 reachable and our credentials
+        allowed on this bucket from not, and reveals only the bucket's region."""
         if self._client is None:
             msg = "S3 client not started"
             raise StorageUnavailable(msg)
         try:
-            await self._client.head_bucket(Bucket=bucket)
+            await self._client.get_bucket_location(Bucket=bucket)
         except ClientError as exc:
-            msg = f"bucket {bucket} did not answer HEAD: {error_code(exc) or '?'}"
+            msg = f"bucket {bucket} did not answer GetBucketLocation: {error_code(exc) or '?'}"
             raise StorageUnavailable(msg) from exc
         except (BotoCoreError, OSError) as exc:
             msg = f"S3 unavailable: {type(exc).__name__}"

@@ -194,15 +194,26 @@ def test_the_bridge_and_worker_policies_grant_exactly_what_each_process_calls(ap
         version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
         document = version["PolicyVersion"]["Document"]
         document = json.loads(document) if isinstance(document, str) else document
-        return {s["Resource"]: set(s["Action"]) for s in document["Statement"]}
+        # A statement of one action holds it as a string, not a list.
+        return {
+            s["Resource"]: {s["Action"]} if isinstance(s["Action"], str) else set(s["Action"])
+            for s in document["Statement"]
+        }
 
     assert actions("bridge_policy_arn") == {
-        applied.made.queue_arn: {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl"},
+        applied.made.queue_arn: {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:GetQueueAttributes",
+        },
         applied.made.dlq_arn: {"sqs:SendMessage", "sqs:GetQueueUrl"},
     }
     assert actions("worker_policy_arn") == {
-        f"arn:aws:s3:::{applied.made.bucket}/*": {"s3:GetObject", "s3:GetObjectVersion"}
-    }
+        f"arn:aws:s3:::{applied.made.bucket}/*": {"s3:GetObject", "s3:GetObjectVersion"},
+        f"arn:aws:s3:::{applied.made.bucket}": {"s3:GetBucketLocation"},
+    }  # that each call of a real run is granted: test_iam_calls.py
 
 
 def _bridge_env(applied: Applied, stack: Endpoints, unique: str) -> dict[str, str]:
