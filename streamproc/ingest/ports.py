@@ -49,7 +49,9 @@ class TopicSource(Protocol):
     """Reads a topic without a group (kafka.reader.TopicReader): what a resumed split already produced."""
 
     async def end_offsets(self, topic: str) -> dict[int, int]: ...
-    async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]: ...
+    def read(
+        self, topic: str, since: Mapping[int, int], until: Mapping[int, int]
+    ) -> AsyncIterator[list[tuple[int, int, bytes]]]: ...
 
 
 class RecordProducer(Protocol):

@@ -12,23 +12,20 @@ Emitting once, however the pass is interrupted:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 
-import msgspec
-
 from streamproc.contract import deadletters
-from streamproc.contract.events import DEAD_LETTER_DECODER, DeadLetter, ObjectEvent, Provenance, event_envelope
+from streamproc.contract.events import DeadLetter, ObjectEvent, Provenance, event_envelope
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.frontier import Frontier
 from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Reject, SplitCounts
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.split_context import SplitContext
 from streamproc.shared.delivery import Delivery, confirm
 from streamproc.shared.errors import TransientError
-from streamproc.shared.partitioning import partition_for
 
 logger = logging.getLogger(__name__)
 Item = tuple[bytes, bytes]
@@ -50,7 +47,7 @@ class Split:
         self.parser: CsvFileParser | None = None
         self.checkpoint = claim.resume  # None until the first one of this attempt is written
         self.emitted_through = claim.resume.line if claim.resume else 0  # highest line handed to the producer
-        self.frontier: _Frontier | None = None  # what a resumed pass finds already on its topics
+        self.frontier: Frontier | None = None  # what a resumed pass finds already on its topics
         self.in_window = 0
         self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
         self._heartbeat = asyncio.ensure_future(self._beat())
@@ -131,7 +128,7 @@ class Split:
             offsets = {t: await self.context.end_offsets(t) for t in (dataset.topic, self.context.letters.topic)}
             await self._save(Checkpoint(line=0, offsets=offsets))
         elif self.frontier is None and self.checkpoint.offsets:
-            self.frontier = await _Frontier.read(self.context, self.event, self.checkpoint, dataset)
+            self.frontier = await Frontier.read(self.context, self.event, self.checkpoint, dataset)
 
     def _keep_reasons(self, fresh: list[Parsed]) -> None:
         for item in fresh:
@@ -235,48 +232,3 @@ def _advance(checkpoint: Checkpoint, line: int, settled: list[tuple[str, Sequenc
             parts = offsets.setdefault(topic, {})
             parts[partition] = max(parts.get(partition, 0), after)
     return Checkpoint(line=line, offsets=offsets)
-
-
-class _Frontier:
-    """The last line of this file found on each partition of its topic (and among its dead letters)."""
-
-    def __init__(self, partitions: int, rows: dict[int, int], letters: int) -> None:
-        self.partitions = partitions
-        self.rows = rows
-        self.letters = letters
-        self.top = max([letters, *rows.values()])
-
-    @classmethod
-    async def read(cls, fan: SplitContext, e: ObjectEvent, checkpoint: Checkpoint, dataset: Dataset) -> _Frontier:
-        version = (e.bucket, e.key, e.version)
-        rows: dict[int, int] = {}
-        since = checkpoint.offsets.get(dataset.topic, {})
-        for partition, value in await fan.retry(lambda: fan.reader.read(dataset.topic, since), "resume scan"):
-            with contextlib.suppress(msgspec.DecodeError):
-                p = dataset.text_decoder.decode(value).provenance
-                if (p.bucket, p.key, p.version) == version:
-                    rows[partition] = max(rows.get(partition, 0), p.line)
-        letters = 0
-        since = checkpoint.offsets.get(fan.letters.topic, {})
-        for _, value in await fan.retry(lambda: fan.reader.read(fan.letters.topic, since), "resume scan"):
-            with contextlib.suppress(msgspec.DecodeError):
-                letter = DEAD_LETTER_DECODER.decode(value)
-                if (letter.bucket, letter.key, letter.version) == version and letter.line:
-                    letters = max(letters, letter.line)
-        count = len(await fan.end_offsets(dataset.topic))
-        top = max([letters, *rows.values()])
-        logger.info("s3://%s/%s: resuming; records up to line %d were already on Kafka", e.bucket, e.key, top)
-        return cls(count, rows, letters)
-
-    def unseen(self, items: list[Parsed]) -> list[Parsed]:
-        """The items not already on Kafka from an earlier attempt."""
-        if items[0].line > self.top:
-            return items
-        rows, count = self.rows, self.partitions
-        return [
-            item
-            for item in items
-            if item.line > self.top
-            or (isinstance(item, ValidRow) and item.line > rows.get(partition_for(item.key, count), 0))
-            or (isinstance(item, RejectedRow) and item.line > self.letters)
-        ]

@@ -6,7 +6,7 @@ What a resumed split uses to see which of its records reached Kafka before its w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient
@@ -47,9 +47,10 @@ async def close_groupless(consumer: AIOKafkaConsumer | None, client: AIOKafkaCli
 class TopicReader:
     """One group-less consumer, assigned and positioned per call; nothing is ever committed."""
 
-    def __init__(self, conn: KafkaConnection, *, max_records: int = 10_000) -> None:
+    def __init__(self, conn: KafkaConnection, *, max_records: int = 10_000, page_timeout: float = 30.0) -> None:
         self._conn = conn
         self._max_records = max_records
+        self._page_timeout = page_timeout
         self._consumer: AIOKafkaConsumer | None = None
         self._client: AIOKafkaClient | None = None
 
@@ -118,29 +119,30 @@ class TopicReader:
             raise KafkaUnavailable(msg)
         return self._client
 
-    async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]:
-        """Every (partition, value) from `since` up to the end each partition had when the call began."""
+    async def read(
+        self, topic: str, since: Mapping[int, int], until: Mapping[int, int]
+    ) -> AsyncIterator[list[tuple[int, int, bytes]]]:
+        """(partition, offset, value) from `since` up to `until` (exclusive), in pages of at most max_records:
+        memory holds one page whatever the range. A page that does not come within `page_timeout` seconds
+        raises KafkaUnavailable; the caller goes on from the last offset it saw, not from the start."""
         consumer = self._started()
+        wanted = {TopicPartition(topic, p): until[p] for p in since if until.get(p, 0) > since[p]}
+        if not wanted:
+            return
         try:
-            until = await self.end_offsets(topic)
-            wanted = {TopicPartition(topic, p): until.get(p, 0) for p in since if until.get(p, 0) > since[p]}
-            if not wanted:
-                return []
             consumer.assign(list(wanted))
             for tp in wanted:
                 consumer.seek(tp, since[tp.partition])
-            return await self._drain(consumer, wanted)
+            left = dict(wanted)
+            while left:
+                async with asyncio.timeout(self._page_timeout):
+                    batches = await consumer.getmany(*left, timeout_ms=500, max_records=self._max_records)
+                page: list[tuple[int, int, bytes]] = []
+                for tp, records in batches.items():
+                    page += [(tp.partition, r.offset, r.value or b"") for r in records if r.offset < wanted[tp]]
+                    if records and records[-1].offset + 1 >= wanted[tp]:
+                        left.pop(tp, None)
+                if page:
+                    yield page
         except (KafkaError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
-
-    async def _drain(self, consumer: AIOKafkaConsumer, until: dict[TopicPartition, int]) -> list[tuple[int, bytes]]:
-        got: list[tuple[int, bytes]] = []
-        left = dict(until)
-        async with asyncio.timeout(60):
-            while left:
-                batches = await consumer.getmany(*left, timeout_ms=500, max_records=self._max_records)
-                for tp, records in batches.items():
-                    got += [(tp.partition, r.value or b"") for r in records if r.offset < until[tp]]
-                    if records and records[-1].offset + 1 >= until[tp]:
-                        left.pop(tp, None)
-        return got

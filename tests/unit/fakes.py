@@ -178,14 +178,28 @@ class Placed:
 class FakeReader:
     """The topics as the fake producer holds them: one partition each, offsets = positions."""
 
-    def __init__(self, producer: FakeProducer) -> None:
+    def __init__(self, producer: FakeProducer, page: int = 1000) -> None:
         self.producer = producer
+        self.page = page
+        self.pages: list[int] = []  # the size of each page handed out
+        self.breaks = 0
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         return {0: len(self.producer.records(topic))}
 
-    async def read(self, topic: str, since: Mapping[int, int]) -> list[tuple[int, bytes]]:
-        return [(0, value) for _, value in self.producer.records(topic)[since.get(0, 0) :]]
+    async def read(
+        self, topic: str, since: Mapping[int, int], until: Mapping[int, int]
+    ) -> AsyncIterator[list[tuple[int, int, bytes]]]:
+        records = self.producer.records(topic)[: until.get(0, 0)]
+        start = since.get(0, 0)
+        for begin in range(start, len(records), self.page):
+            page = [(0, begin + n, value) for n, (_, value) in enumerate(records[begin : begin + self.page])]
+            self.pages.append(len(page))
+            if self.breaks:  # the scan breaks here once (a broker away): the retry goes on from this page
+                self.breaks -= 1
+                msg = "Kafka unavailable: KafkaConnectionError"
+                raise Unavailable(msg)
+            yield page
 
 
 class FakeProducer:
