@@ -179,9 +179,13 @@ class CsvFileParser:
                 start += done
                 break
             except csv.Error as exc:
-                rule, message = refused.csv_rule(exc)
+                # Text after a closing quote on the record's own first line: the quote closed there, so the
+                # record ends with that line. Met on a later line, the record opened a quoted field that ran on
+                # (a stray quote): where it ends is judged by quote parity, as for any quote left open.
+                one_line = reader.line_num - done <= 1
+                rule, message = refused.csv_rule(exc, one_line=one_line)
                 out.append(self._reject_unmapped(self._line + start + done, rule, message))
-                start = self._end_by_parity(lines, start + done)
+                start = start + done + 1 if one_line else self._end_by_parity(lines, start + done)
         carry = "".join(lines[start:]).encode("utf-8", "surrogateescape")
         if final and carry:
             out.append(self._reject_unmapped(self._line + start, "csv_syntax", "ends inside a quoted field"))

@@ -60,11 +60,14 @@ class Limits:
     record_bytes: int = 1 << 20  # a longer record is rejected without being held in memory
 
 
-def csv_rule(exc: Exception) -> tuple[str, str]:
-    """The rule a record the csv module refused breaks, and what the dead letter says (never a value)."""
+def csv_rule(exc: Exception, *, one_line: bool = True) -> tuple[str, str]:
+    """The rule a record the csv module refused breaks, and what the dead letter says (never a value); a quote
+    that closed on a later line than the record began on was a stray quote left open (csv_syntax)."""
     text = str(exc)
     if "field limit" in text:
         return "record_too_large", f"is not valid CSV: {text}"
+    if "expected after" in text and not one_line:
+        return "csv_syntax", "opens a quoted field that does not close properly (a stray quote)"
     if "expected after" in text:
         return (
             "text_after_closing_quote",
