@@ -11,10 +11,10 @@ import csv
 import gzip
 import io
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from devstack.chaos.seeded import Seeded
 from streamproc.datasets import samples
 
 COMPLETED, PARTIAL, FAILED, SUPERSEDED = "COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED"
@@ -65,7 +65,7 @@ class PlannedFile:
 
 def plan(seed: int) -> Iterator[PlannedFile]:
     """The endless, seeded stream of files; the run takes them until its time is up."""
-    rng = Seeded(f"chaos-files-{seed}")
+    rng = random.Random(f"chaos-files-{seed}")
     kinds = sorted(KIND_WEIGHTS)
     index = 0
     while True:
@@ -74,7 +74,7 @@ def plan(seed: int) -> Iterator[PlannedFile]:
         index += 1
 
 
-def make(kind: str, index: int, rng: Seeded) -> PlannedFile:
+def make(kind: str, index: int, rng: random.Random) -> PlannedFile:
     name = f"chaos-{index:06d}"
     if kind == "hostile":
         which = rng.choice(sorted(HOSTILE))

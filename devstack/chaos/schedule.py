@@ -4,11 +4,10 @@ schedule. Durations are drawn mostly short (1-10 s, log-uniform) with a tail to 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-
-from devstack.chaos.seeded import Seeded
 
 # kind -> (weight, targets). A target is a process role the run started; "leader" is resolved when the fault
 # is injected (the broker leading a partition of a row topic).
@@ -47,7 +46,7 @@ class Fault:
         return self.kind.split("-", 1)[0]
 
 
-def draw_duration(rng: Seeded) -> float:
+def draw_duration(rng: random.Random) -> float:
     """1-10 s log-uniform, with TAIL_SHARE of the draws log-uniform in 10-120 s."""
     low, high = TAIL if rng.random() < TAIL_SHARE else SHORT
     return round(math.exp(rng.uniform(math.log(low), math.log(high))), 3)
@@ -55,7 +54,7 @@ def draw_duration(rng: Seeded) -> float:
 
 def faults(seed: int) -> Iterator[Fault]:
     """The endless schedule of `seed`; the run takes faults from it until its time is up."""
-    rng = Seeded(seed)
+    rng = random.Random(seed)
     kinds = sorted(KINDS)
     weights = [KINDS[k][0] for k in kinds]
     index = 0
@@ -75,7 +74,7 @@ def first(seed: int, count: int) -> list[Fault]:
     return list(islice(faults(seed), count))
 
 
-def _stutter(rng: Seeded, duration: float) -> tuple[float, ...]:
+def _stutter(rng: random.Random, duration: float) -> tuple[float, ...]:
     steps: list[float] = []
     left = duration
     while left > 0:
