@@ -39,7 +39,7 @@ def install() -> None:
         original(self, *args, **kwargs)
         self.register("provide-client-params", _record)
 
-    botocore.session.Session.__init__ = init  # type: ignore[method-assign]  # a test-only hook, on purpose
+    type.__setattr__(botocore.session.Session, "__init__", init)  # a test-only hook: every session records
 
 
 def read(path: Path) -> list[dict[str, Any]]:
