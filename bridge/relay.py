@@ -13,6 +13,7 @@ from bridge.messages import encode
 from bridge.notifications import DecodedBody, bridge_dead_letter, decode_body
 from bridge.settings import BridgeSettings, QueueRef
 from bridge.sqs import QueueError, Received
+from bridge.visibility import VisibilityStats, held
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
 from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable
 from streamproc.kafka.producer import OutRecord
@@ -51,8 +52,11 @@ class QueuePort(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def resolve(self, ref: QueueRef) -> str: ...
-    async def receive(self, url: str, *, max_messages: int, wait_seconds: int) -> list[Received]: ...
+    async def receive(
+        self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
+    ) -> list[Received]: ...
     async def delete(self, url: str, messages: Sequence[Received]) -> list[str]: ...
+    async def change_visibility(self, url: str, messages: Sequence[Received], hidden_for: int) -> list[str]: ...
 
 
 class ProducerPort(Protocol):
@@ -80,6 +84,7 @@ class Relay:
     def __init__(self, settings: BridgeSettings, *, sqs: QueuePort, producer: ProducerPort) -> None:
         self.settings = settings
         self.stats = RelayStats()
+        self.visibility = VisibilityStats()
         self._sqs = sqs
         self._producer = producer
         self._faults = Faults.parse(settings.faults)
@@ -169,7 +174,10 @@ class Relay:
             self._enter()
             try:
                 messages = await self._sqs.receive(
-                    url, max_messages=self.settings.max_messages, wait_seconds=self.settings.wait_seconds
+                    url,
+                    max_messages=self.settings.max_messages,
+                    wait_seconds=self.settings.wait_seconds,
+                    visibility_timeout=self.settings.visibility_timeout,
                 )
                 self.stats.received += len(messages)
                 if messages:
@@ -194,7 +202,16 @@ class Relay:
             self._idle.set()
 
     async def _relay(self, url: str, messages: list[Received]) -> None:
-        plans = [self._plan(m) for m in messages]
+        """Produce, then delete what was produced; the batch stays invisible in SQS until then."""
+        hidden_for = self.settings.visibility_timeout
+        async with held(self._sqs, url, messages, hidden_for=hidden_for, stats=self.visibility) as lease:
+            plans = [self._plan(m) for m in messages]
+            done = await self._produce(plans)
+            lease.release(p.message.message_id for p in plans if p not in done)  # given up: back after its timeout
+            await self._delete(url, done)
+
+    async def _produce(self, plans: list[_Plan]) -> list[_Plan]:
+        """Send every record of the batch; the plans whose records were all acknowledged."""
         records = [r for p in plans for r in p.records]
         results = iter(await self._producer.send_all(records) if records else [])
         done: list[_Plan] = []
@@ -212,7 +229,7 @@ class Relay:
         if failure is not None:
             self.stats.errors += 1
             self._kafka_failed(failure, len(plans) - len(done))
-        await self._delete(url, done)
+        return done
 
     def _plan(self, message: Received) -> _Plan:
         decoded = decode_body(message.body)
@@ -276,4 +293,5 @@ class Relay:
             logger.info("relay: %s", self._stats_line())
 
     def _stats_line(self) -> str:
-        return " ".join(f"{name}={value}" for name, value in self.stats.as_dict().items())
+        counts = self.stats.as_dict() | {f"visibility_{k}": v for k, v in self.visibility.as_dict().items()}
+        return " ".join(f"{name}={value}" for name, value in counts.items())

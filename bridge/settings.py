@@ -70,6 +70,9 @@ class BridgeSettings:
     max_messages: int = 10
     pollers: int = 4
     produce_timeout: float = 30.0
+    # Seconds a received message stays hidden (ReceiveMessage's VisibilityTimeout); while its produce or delete
+    # is pending the relay extends it by as much every third of it, so a slow Kafka never lets it be redelivered.
+    visibility_timeout: int = 30
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     stats_interval: float = 60.0
@@ -101,6 +104,7 @@ class BridgeSettings:
             max_messages=env_int(env, "BRIDGE_MAX_MESSAGES", cls.max_messages, 1, 10),
             pollers=env_int(env, "BRIDGE_POLLERS", cls.pollers, 1, 64),
             produce_timeout=env_float(env, "BRIDGE_PRODUCE_TIMEOUT", cls.produce_timeout, 1.0),
+            visibility_timeout=env_int(env, "BRIDGE_VISIBILITY_TIMEOUT", cls.visibility_timeout, 2, 43_200),
             backoff_initial=backoff_initial,
             backoff_cap=backoff_cap,
             stats_interval=env_float(env, "BRIDGE_STATS_INTERVAL", cls.stats_interval, 0.0),

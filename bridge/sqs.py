@@ -131,12 +131,17 @@ class Sqs:
         )
         return {str(k): str(v) for k, v in response.get("Attributes", {}).items()}
 
-    async def receive(self, url: str, *, max_messages: int, wait_seconds: int) -> list[Received]:
+    async def receive(
+        self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
+    ) -> list[Received]:
+        """Long-poll; `visibility_timeout` (seconds) overrides the queue's own for the messages received."""
+        extra = {} if visibility_timeout is None else {"VisibilityTimeout": visibility_timeout}
         response = await self._call(
             "receive_message",
             QueueUrl=url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_seconds,
+            **extra,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
         return [
@@ -156,6 +161,20 @@ class Sqs:
             chunk = messages[start : start + 10]
             entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)]
             response = await self._call("delete_message_batch", QueueUrl=url, Entries=entries)
+            failed += [chunk[int(f["Id"])].message_id for f in response.get("Failed", [])]
+        return failed
+
+    async def change_visibility(self, url: str, messages: Sequence[Received], hidden_for: int) -> list[str]:
+        """ChangeMessageVisibilityBatch (10 per call): hidden for `hidden_for` s from now; the ids SQS refused
+        (a receipt handle gone stale: the message was received again since, or deleted)."""
+        failed: list[str] = []
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": hidden_for}
+                for i, m in enumerate(chunk)
+            ]
+            response = await self._call("change_message_visibility_batch", QueueUrl=url, Entries=entries)
             failed += [chunk[int(f["Id"])].message_id for f in response.get("Failed", [])]
         return failed
 

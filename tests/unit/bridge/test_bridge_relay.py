@@ -56,7 +56,9 @@ class FakeQueue:
     async def resolve(self, ref: object) -> str:
         return "url"
 
-    async def receive(self, url: str, *, max_messages: int, wait_seconds: int) -> list[Received]:
+    async def receive(
+        self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
+    ) -> list[Received]:
         self.receives += 1
         batch, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
         await asyncio.sleep(0.001)
@@ -64,6 +66,9 @@ class FakeQueue:
 
     async def delete(self, url: str, messages: Sequence[Received]) -> list[str]:
         self.deleted += [m.message_id for m in messages]
+        return []
+
+    async def change_visibility(self, url: str, messages: Sequence[Received], hidden_for: int) -> list[str]:
         return []
 
 

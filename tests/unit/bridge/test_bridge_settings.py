@@ -16,7 +16,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     settings = load({})
     assert settings == BridgeSettings()
     assert (settings.queue.name, settings.dlq.name) == ("s3-event-queue", "s3-event-dlq")
-    assert (settings.wait_seconds, settings.max_messages) == (20, 10)
+    assert (settings.wait_seconds, settings.max_messages, settings.visibility_timeout) == (20, 10, 30)
     assert settings.kafka.bootstrap_servers == "127.0.0.1:39092"
     assert (settings.topics.objects, settings.topics.deadletter) == ("ingest.objects", "ingest.deadletter")
     assert settings.aws.endpoint_url is None
@@ -33,6 +33,7 @@ def test_every_variable_is_read() -> None:
             "BRIDGE_MAX_MESSAGES": "5",
             "BRIDGE_POLLERS": "3",
             "BRIDGE_PRODUCE_TIMEOUT": "4.5",
+            "BRIDGE_VISIBILITY_TIMEOUT": "9",
             "BRIDGE_BACKOFF_INITIAL": "0.1",
             "BRIDGE_BACKOFF_CAP": "2",
             "BRIDGE_STATS_INTERVAL": "0",
@@ -54,6 +55,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.produce_timeout, settings.backoff_initial, settings.backoff_cap) == (4.5, 0.1, 2.0)
     assert (settings.stats_interval, settings.dlq_group, settings.dlq_max_records) == (0.0, "g", 7)
     assert (settings.create_topics, settings.log_level) == (False, "DEBUG")
+    assert settings.visibility_timeout == 9
     assert settings.kafka.bootstrap_servers == "k:9092"
     assert (settings.topics.objects, settings.topics.deadletter) == ("objects-x", "dead-x")
 
@@ -71,6 +73,9 @@ def test_the_aws_endpoint_reaches_the_sqs_client() -> None:
         ({"BRIDGE_MAX_MESSAGES": "0"}, "BRIDGE_MAX_MESSAGES"),
         ({"BRIDGE_POLLERS": "0"}, "BRIDGE_POLLERS"),
         ({"BRIDGE_PRODUCE_TIMEOUT": "0"}, "BRIDGE_PRODUCE_TIMEOUT"),
+        ({"BRIDGE_VISIBILITY_TIMEOUT": "1"}, "BRIDGE_VISIBILITY_TIMEOUT=.* from 2 to 43200"),
+        ({"BRIDGE_VISIBILITY_TIMEOUT": "43201"}, "BRIDGE_VISIBILITY_TIMEOUT"),
+        ({"BRIDGE_VISIBILITY_TIMEOUT": "half a minute"}, "BRIDGE_VISIBILITY_TIMEOUT"),
         ({"BRIDGE_BACKOFF_CAP": "0.1", "BRIDGE_BACKOFF_INITIAL": "1"}, "BRIDGE_BACKOFF_CAP"),
         ({"BRIDGE_STATS_INTERVAL": "-1"}, "BRIDGE_STATS_INTERVAL"),
         (
