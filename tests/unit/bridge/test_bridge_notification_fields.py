@@ -14,7 +14,7 @@ from streamproc.contract.events import OBJECT_EVENT_DECODER
 
 
 def body(event_time: str = "2026-01-02T03:04:05.678Z", key: str = "claims.csv", **obj: Any) -> str:
-    record = {
+    record: dict[str, Any] = {
         "eventName": "ObjectCreated:Put",
         "eventTime": event_time,
         "s3": {"bucket": {"name": "drop"}, "object": {"key": key, **obj}},
