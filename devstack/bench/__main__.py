@@ -158,7 +158,7 @@ def baseline_rows(files: list[BenchFile], count: int) -> tuple[Dataset, list[tup
             for item in parser.feed(chunk):
                 if isinstance(item, ValidRow) and len(rows) < count:
                     row = msgspec.structs.astuple(claims.row_decoder.decode(item.row_json))
-                    rows.append((*row, "bench", first.key, "v1", item.line, "2026-01-01T00:00:00Z"))
+                    rows.append((*row, "bench", first.key, "v1", item.line, "2026-01-01T00:00:00Z", None))
     return claims, rows
 
 

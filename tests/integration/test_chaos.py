@@ -16,6 +16,7 @@ MINUTES = 3.0
 
 
 @pytest.mark.slow
+@pytest.mark.chaos
 @pytest.mark.timeout(1200)
 async def test_a_seeded_three_minute_fault_run_loses_doubles_and_misplaces_nothing(tmp_path: Path) -> None:
     made = await run(MINUTES, SEED, tmp_path / "state", REPO_ROOT / "test-output" / "chaos-test.json")

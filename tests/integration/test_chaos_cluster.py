@@ -60,7 +60,11 @@ async def test_three_replicas_take_acks_all_writes_with_one_broker_killed(cluste
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name="rf3", num_partitions=1, replication_factor=3)])
-        (described,) = await admin.describe_topics(["rf3"])
+        for _ in range(60):  # the new topic's partitions reach the metadata a moment after it is created
+            (described,) = await admin.describe_topics(["rf3"])
+            if described["partitions"]:
+                break
+            await asyncio.sleep(0.5)
         (partition,) = described["partitions"]
         assert sorted(partition["replicas"]) == [1, 2, 3]
         configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "rf3")])
