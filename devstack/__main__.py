@@ -22,22 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack", description="Local Kafka, PostgreSQL and moto (S3+SQS)."
     )
-    parser.add_argument(
-        "--brokers",
-        type=int,
-        choices=range(1, MAX_BROKERS + 1),
-        metavar="N",
-        help="Kafka brokers of the stack (default: STREAMPROC_KAFKA_BROKERS, else what `up` last started, else 1)",
+    _brokers_option(
+        parser,
+        text="Kafka brokers of the stack (default: STREAMPROC_KAFKA_BROKERS, else what `up` last started, else 1)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start (or reuse) every service, provision S3/SQS, write .stack/env")
-    up.add_argument(
-        "--brokers",
-        type=int,
-        choices=range(1, MAX_BROKERS + 1),
-        metavar="N",
+    _brokers_option(
+        up,
         dest="up_brokers",
-        help="start a cluster of N combined broker+controller nodes (replication min(3, N); "
+        text="start a cluster of N combined broker+controller nodes (replication min(3, N); "
         "min.insync.replicas 2 from N=3)",
     )
     up.add_argument(
@@ -98,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StackConfigError, StackError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
+
+
+def _brokers_option(parser: argparse.ArgumentParser, *, text: str, dest: str = "brokers") -> None:
+    """`--brokers N` (1 to MAX_BROKERS), on the command itself or on `up`."""
+    parser.add_argument("--brokers", type=int, choices=range(1, MAX_BROKERS + 1), metavar="N", dest=dest, help=text)
 
 
 def _with_brokers(settings: StackSettings, args: argparse.Namespace) -> StackSettings:

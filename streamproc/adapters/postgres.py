@@ -95,10 +95,18 @@ class Database:
                     applied.append(name)
             for dataset in datasets:
                 await conn.execute(sink_sql.create_table(dataset))
-                await conn.execute(sink_sql.add_missing_columns(dataset))
+                missing = await conn.execute(_HAS_SEQUENCER, (dataset.table,))
+                if await missing.fetchone() is None:  # an ALTER takes an exclusive lock even when it changes nothing
+                    await conn.execute(sink_sql.add_missing_columns(dataset))
         return applied
 
     # -- ledger ----------------------------------------------------------------------------
+
+
+_HAS_SEQUENCER = """
+SELECT 1 FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = %s AND column_name = 'src_sequencer'
+"""
 
 
 async def one(cur: psycopg.AsyncCursor[Any]) -> Any:

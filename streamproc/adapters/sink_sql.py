@@ -5,6 +5,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from streamproc.datasets.model import Dataset
+from streamproc.ingest.sink_batch import SEQUENCER_WIDTH
 
 # Every stored row carries where it came from; the staging table has the same columns.
 PROVENANCE = (
@@ -87,7 +88,7 @@ def upsert(dataset: Dataset) -> sql.Composed:
 def _ordered(column: sql.Composable, name: str) -> sql.Composable:
     """A column as the upsert compares it: sequencers left-padded to one width (as sink_batch.order_of)."""
     if name == "src_sequencer":
-        return sql.SQL("upper(lpad(coalesce({}, ''), 64, '0'))").format(column)  # 64: SEQUENCER_WIDTH
+        return sql.SQL("upper(lpad(coalesce({}, ''), {}, '0'))").format(column, sql.Literal(SEQUENCER_WIDTH))
     return column
 
 
