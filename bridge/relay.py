@@ -24,6 +24,8 @@ from streamproc.shared.retry import Backoff, sleep_unless, wait_either
 
 logger = logging.getLogger(__name__)
 
+MIN_VISIBILITY = 2  # seconds; the least a received message is kept hidden (BRIDGE_VISIBILITY_TIMEOUT's floor)
+
 
 def bridge_topics(settings: BridgeSettings) -> list[TopicSpec]:
     """The topics the bridge writes and reads: object events and dead letters."""
@@ -52,6 +54,7 @@ class QueuePort(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def resolve(self, ref: QueueRef) -> str: ...
+    async def visibility_timeout(self, url: str) -> int: ...
     async def receive(
         self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[Received]: ...
@@ -95,6 +98,7 @@ class Relay:
         self._busy = 0
         self._recovery: asyncio.Task[None] | None = None
         self._crash: BaseException | None = None
+        self.hidden_for = settings.visibility_timeout or MIN_VISIBILITY  # the queue's own, once read at start
 
     def stop(self) -> None:
         """Ask every loop to finish its in-flight batch and return."""
@@ -140,12 +144,32 @@ class Relay:
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_cap)
         while not self._stopping.is_set():
             try:
-                return await self._sqs.resolve(self.settings.queue)
+                url = await self._sqs.resolve(self.settings.queue)
+                if self.settings.visibility_timeout is None:
+                    self.hidden_for = self._usable_visibility(await self._sqs.visibility_timeout(url))
             except QueueError as exc:
                 self.stats.errors += 1
-                logger.warning("relay: cannot resolve queue %s: %s", self.settings.queue.label, exc)
+                logger.warning(
+                    "relay: cannot resolve queue %s or read its settings: %s", self.settings.queue.label, exc
+                )
                 await sleep_unless(self._stopping, backoff.next())
+            else:
+                return url
         return None
+
+    def _usable_visibility(self, seconds: int) -> int:
+        """The queue's VisibilityTimeout, raised to MIN_VISIBILITY: with 0 or 1 s a message would be handed
+        to the next receive while its produce is still pending (a duplicate, and a receive toward the redrive)."""
+        if seconds < MIN_VISIBILITY:
+            logger.warning(
+                "relay: queue %s has a visibility timeout of %d s; its messages are received hidden for %d s",
+                self.settings.queue.label,
+                seconds,
+                MIN_VISIBILITY,
+            )
+            return MIN_VISIBILITY
+        logger.info("relay: using queue %s's visibility timeout of %d s", self.settings.queue.label, seconds)
+        return seconds
 
     async def _reach_kafka(self, *, start_producer: bool) -> bool:
         """Retry with capped backoff until Kafka answers: on first contact create missing topics and
@@ -177,7 +201,7 @@ class Relay:
                     url,
                     max_messages=self.settings.max_messages,
                     wait_seconds=self.settings.wait_seconds,
-                    visibility_timeout=self.settings.visibility_timeout,
+                    visibility_timeout=self.hidden_for,
                 )
                 self.stats.received += len(messages)
                 if messages:
@@ -203,8 +227,7 @@ class Relay:
 
     async def _relay(self, url: str, messages: list[Received]) -> None:
         """Produce, then delete what was produced; the batch stays invisible in SQS until then."""
-        hidden_for = self.settings.visibility_timeout
-        async with held(self._sqs, url, messages, hidden_for=hidden_for, stats=self.visibility) as lease:
+        async with held(self._sqs, url, messages, hidden_for=self.hidden_for, stats=self.visibility) as lease:
             plans = [self._plan(m) for m in messages]
             done = await self._produce(plans)
             lease.release(p.message.message_id for p in plans if p not in done)  # given up: back after its timeout

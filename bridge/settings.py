@@ -72,7 +72,8 @@ class BridgeSettings:
     produce_timeout: float = 30.0
     # Seconds a received message stays hidden (ReceiveMessage's VisibilityTimeout); while its produce or delete
     # is pending the relay extends it by as much every third of it, so a slow Kafka never lets it be redelivered.
-    visibility_timeout: int = 30
+    # None: the queue's own VisibilityTimeout, read once at start (Terraform's visibility_timeout_seconds).
+    visibility_timeout: int | None = None
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     stats_interval: float = 60.0
@@ -104,7 +105,7 @@ class BridgeSettings:
             max_messages=env_int(env, "BRIDGE_MAX_MESSAGES", cls.max_messages, 1, 10),
             pollers=env_int(env, "BRIDGE_POLLERS", cls.pollers, 1, 64),
             produce_timeout=env_float(env, "BRIDGE_PRODUCE_TIMEOUT", cls.produce_timeout, 1.0),
-            visibility_timeout=env_int(env, "BRIDGE_VISIBILITY_TIMEOUT", cls.visibility_timeout, 2, 43_200),
+            visibility_timeout=_optional_int(env, "BRIDGE_VISIBILITY_TIMEOUT", 2, 43_200),
             backoff_initial=backoff_initial,
             backoff_cap=backoff_cap,
             stats_interval=env_float(env, "BRIDGE_STATS_INTERVAL", cls.stats_interval, 0.0),
@@ -118,6 +119,11 @@ class BridgeSettings:
             http_host=env_str(env, "BRIDGE_HTTP_HOST", cls.http_host),
             http_port=env_int(env, "BRIDGE_HTTP_PORT", cls.http_port, 1, 65535),
         )
+
+
+def _optional_int(env: Mapping[str, str], var: str, low: int, high: int) -> int | None:
+    """An int within [low, high] if the variable is set (a SettingsError otherwise), None if unset or blank."""
+    return env_int(env, var, low, low, high) if env.get(var, "").strip() else None
 
 
 def load(env: Mapping[str, str] | None = None) -> BridgeSettings:

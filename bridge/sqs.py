@@ -131,6 +131,16 @@ class Sqs:
         )
         return {str(k): str(v) for k, v in response.get("Attributes", {}).items()}
 
+    async def visibility_timeout(self, url: str) -> int:
+        """The queue's own VisibilityTimeout in seconds (what a receive without one gets)."""
+        response = await self._call("get_queue_attributes", QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        raw = response.get("Attributes", {}).get("VisibilityTimeout")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            msg = f"SQS answered GetQueueAttributes without a whole VisibilityTimeout ({raw!r})"
+            raise QueueRejected(msg, "InvalidAttribute") from None
+
     async def receive(
         self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[Received]:

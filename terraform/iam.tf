@@ -5,7 +5,8 @@
 # bridge (python -m bridge): the relay long-polls and deletes S3 notifications; the DLQ mirror sends dead
 # letters to the SQS dead-letter queue. Batch calls (DeleteMessageBatch, SendMessageBatch) are authorised by
 # the single-message actions. GetQueueUrl covers configuration by queue name instead of URL. GetQueueAttributes
-# is the /healthz probe (two message counts; no message content), on the notification queue only, as in AWS's
+# is the /healthz probe (two message counts; no message content) and the relay's start-up read of the queue's
+# VisibilityTimeout, on the notification queue only, as in AWS's
 # own consumer policy (AWSLambdaSQSQueueExecutionRole). ChangeMessageVisibility keeps a received message hidden
 # while its produce or delete is pending (BRIDGE_VISIBILITY_TIMEOUT). tests/integration/test_iam_calls.py
 # records every call of a real run and evaluates it against this document.

@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import pytest
+
 from bridge.relay import Relay
 from bridge.settings import BridgeSettings
 from bridge.sqs import Received
@@ -46,6 +48,8 @@ class FakeQueue:
         ]
         self.deleted: list[str] = []
         self.receives = 0
+        self.queue_visibility = 30  # the queue's own VisibilityTimeout
+        self.received_hidden_for: list[int | None] = []  # each receive's VisibilityTimeout
 
     async def start(self) -> None:
         pass
@@ -56,10 +60,14 @@ class FakeQueue:
     async def resolve(self, ref: object) -> str:
         return "url"
 
+    async def visibility_timeout(self, url: str) -> int:
+        return self.queue_visibility
+
     async def receive(
         self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[Received]:
         self.receives += 1
+        self.received_hidden_for.append(visibility_timeout)
         batch, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
         await asyncio.sleep(0.001)
         return batch
@@ -129,6 +137,25 @@ async def test_events_are_produced_with_their_keys_and_every_message_is_deleted_
         "deleted": 3,
         "errors": 0,
     }
+
+
+@pytest.mark.parametrize(
+    ("configured", "queue_own", "hidden_for"),
+    [
+        (None, 45, 45),  # unset: the queue's own (Terraform's visibility_timeout_seconds), not a bridge default
+        (None, 0, 2),  # a queue that hands messages straight back: held the least that prevents a duplicate
+        (9, 45, 9),  # BRIDGE_VISIBILITY_TIMEOUT set: it wins
+    ],
+)
+async def test_messages_are_received_hidden_for_the_queues_own_visibility_timeout_unless_one_is_configured(
+    configured: int | None, queue_own: int, hidden_for: int
+) -> None:
+    queue = FakeQueue(notification("a.csv"))
+    queue.queue_visibility = queue_own
+    relay = Relay(replace(SETTINGS, visibility_timeout=configured), sqs=queue, producer=FakeKafka())
+    await run_until(relay, lambda: queue.deleted == ["m0"])
+    assert relay.hidden_for == hidden_for
+    assert set(queue.received_hidden_for) == {hidden_for}
 
 
 async def test_a_message_with_one_unacknowledged_record_is_not_deleted() -> None:

@@ -16,7 +16,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     settings = load({})
     assert settings == BridgeSettings()
     assert (settings.queue.name, settings.dlq.name) == ("s3-event-queue", "s3-event-dlq")
-    assert (settings.wait_seconds, settings.max_messages, settings.visibility_timeout) == (20, 10, 30)
+    assert (settings.wait_seconds, settings.max_messages, settings.visibility_timeout) == (20, 10, None)
     assert settings.kafka.bootstrap_servers == "127.0.0.1:39092"
     assert (settings.topics.objects, settings.topics.deadletter) == ("ingest.objects", "ingest.deadletter")
     assert settings.aws.endpoint_url is None

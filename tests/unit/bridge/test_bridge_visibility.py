@@ -50,6 +50,9 @@ class ClockQueue:
     async def resolve(self, ref: object) -> str:
         return "url"
 
+    async def visibility_timeout(self, url: str) -> int:
+        return 30
+
     async def receive(
         self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[Received]:
