@@ -42,6 +42,12 @@ _MIRROR_HELP = {
     "abandoned": "Stand-ins SQS refused too: not mirrored; the dead letter stays on the Kafka topic.",
 }
 
+_VISIBILITY_HELP = {
+    "extended": "Received messages whose visibility SQS extended while their produce or delete was pending.",
+    "stale": "Extensions SQS refused for a stale receipt handle (the message was received again meanwhile).",
+    "failed": "ChangeMessageVisibilityBatch calls that failed (retried at the next tick).",
+}
+
 
 class BridgeCollector(Collector):
     """The relay's and the mirror's stats dataclasses, read at scrape time, and whether Kafka paused the relay."""
@@ -55,6 +61,9 @@ class BridgeCollector(Collector):
             counts = self.relay.stats.as_dict()
             for name, text in _RELAY_HELP.items():
                 yield CounterMetricFamily(f"bridge_relay_{name}", text, value=counts[name])
+            extensions = self.relay.visibility.as_dict()
+            for name, text in _VISIBILITY_HELP.items():
+                yield CounterMetricFamily(f"bridge_relay_visibility_{name}", text, value=extensions[name])
             paused = GaugeMetricFamily(
                 "bridge_relay_kafka_paused", "1 while the relay stopped receiving because Kafka does not answer."
             )

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from bridge.messages import encode
 from bridge.notifications import DecodedBody, bridge_dead_letter, decode_body
-from bridge.settings import BridgeSettings, QueueRef
+from bridge.ports import ProducerPort, QueuePort
+from bridge.settings import BridgeSettings
 from bridge.sqs import QueueError, Received
-from bridge.visibility import VisibilityStats, held
+from bridge.visibility import MIN_VISIBILITY, VisibilityStats, held, usable
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
 from streamproc.kafka.errors import KafkaRejected, KafkaUnavailable
 from streamproc.kafka.producer import OutRecord
@@ -23,8 +22,6 @@ from streamproc.shared.faults import Faults
 from streamproc.shared.retry import Backoff, sleep_unless, wait_either
 
 logger = logging.getLogger(__name__)
-
-MIN_VISIBILITY = 2  # seconds; the least a received message is kept hidden (BRIDGE_VISIBILITY_TIMEOUT's floor)
 
 
 def bridge_topics(settings: BridgeSettings) -> list[TopicSpec]:
@@ -46,29 +43,6 @@ class RelayStats:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
-
-
-class QueuePort(Protocol):
-    """What the relay needs from SQS (bridge.sqs.Sqs; a fake in unit tests)."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def resolve(self, ref: QueueRef) -> str: ...
-    async def visibility_timeout(self, url: str) -> int: ...
-    async def receive(
-        self, url: str, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
-    ) -> list[Received]: ...
-    async def delete(self, url: str, messages: Sequence[Received]) -> list[str]: ...
-    async def change_visibility(self, url: str, messages: Sequence[Received], hidden_for: int) -> list[str]: ...
-
-
-class ProducerPort(Protocol):
-    """What the relay needs from Kafka (streamproc.kafka.Producer; a fake in unit tests)."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def probe(self) -> None: ...
-    async def send_all(self, records: Sequence[OutRecord]) -> list[Verdict]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,30 +120,14 @@ class Relay:
             try:
                 url = await self._sqs.resolve(self.settings.queue)
                 if self.settings.visibility_timeout is None:
-                    self.hidden_for = self._usable_visibility(await self._sqs.visibility_timeout(url))
+                    self.hidden_for = usable(await self._sqs.visibility_timeout(url), self.settings.queue.label)
             except QueueError as exc:
                 self.stats.errors += 1
-                logger.warning(
-                    "relay: cannot resolve queue %s or read its settings: %s", self.settings.queue.label, exc
-                )
+                logger.warning("relay: cannot resolve or read queue %s: %s", self.settings.queue.label, exc)
                 await sleep_unless(self._stopping, backoff.next())
             else:
                 return url
         return None
-
-    def _usable_visibility(self, seconds: int) -> int:
-        """The queue's VisibilityTimeout, raised to MIN_VISIBILITY: with 0 or 1 s a message would be handed
-        to the next receive while its produce is still pending (a duplicate, and a receive toward the redrive)."""
-        if seconds < MIN_VISIBILITY:
-            logger.warning(
-                "relay: queue %s has a visibility timeout of %d s; its messages are received hidden for %d s",
-                self.settings.queue.label,
-                seconds,
-                MIN_VISIBILITY,
-            )
-            return MIN_VISIBILITY
-        logger.info("relay: using queue %s's visibility timeout of %d s", self.settings.queue.label, seconds)
-        return seconds
 
     async def _reach_kafka(self, *, start_producer: bool) -> bool:
         """Retry with capped backoff until Kafka answers: on first contact create missing topics and

@@ -14,6 +14,23 @@ from bridge.sqs import QueueError, Received
 
 logger = logging.getLogger(__name__)
 
+MIN_VISIBILITY = 2  # seconds; the least a received message is kept hidden (BRIDGE_VISIBILITY_TIMEOUT's floor)
+
+
+def usable(seconds: int, queue: str) -> int:
+    """A queue's own VisibilityTimeout, raised to MIN_VISIBILITY: with 0 or 1 s a message would be handed to
+    the next receive while its produce is still pending (a duplicate, and a receive toward the redrive)."""
+    if seconds < MIN_VISIBILITY:
+        logger.warning(
+            "relay: queue %s has a visibility timeout of %d s; its messages are received hidden for %d s",
+            queue,
+            seconds,
+            MIN_VISIBILITY,
+        )
+        return MIN_VISIBILITY
+    logger.info("relay: using queue %s's visibility timeout of %d s", queue, seconds)
+    return seconds
+
 
 class VisibilityPort(Protocol):
     """What the keeper needs from SQS (bridge.sqs.Sqs; a fake in unit tests)."""

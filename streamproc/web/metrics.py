@@ -6,21 +6,52 @@ The counters live in one place (FanOutStats, SinkStats); this module only transl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import STATUSES
+from streamproc.ingest.sink_batch import SinkStats
+from streamproc.ingest.split_context import FanOutStats
 from streamproc.shared.histogram import Histogram
-from streamproc.web.monitor import Monitor
+from streamproc.web.health import Check
+from streamproc.web.lag import PartitionLag
+
+
+class SinkView(Protocol):
+    """What the collector reads of one sink (streamproc.ingest.sink.SinkConsumer)."""
+
+    @property
+    def dataset(self) -> Dataset: ...
+    @property
+    def stats(self) -> SinkStats: ...
+
+
+class MonitorView(Protocol):
+    """What the collector reads at scrape time (streamproc.web.monitor.Monitor; a plain object in unit tests)."""
+
+    @property
+    def fanout_stats(self) -> FanOutStats: ...
+    @property
+    def sinks(self) -> Sequence[SinkView]: ...
+    @property
+    def status_counts(self) -> Mapping[str, int]: ...
+    @property
+    def stalled(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def lag(self) -> Sequence[PartitionLag]: ...
+    @property
+    def health(self) -> Mapping[str, Check]: ...
 
 
 class PipelineCollector(Collector):
     """Rows produced / loaded / dead-lettered per dataset, files by status, sink histograms, lag, S3 bytes."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(self, monitor: MonitorView) -> None:
         self.monitor = monitor
 
     def collect(self) -> Iterator[Metric]:
@@ -111,7 +142,7 @@ class PipelineCollector(Collector):
             lag.add_metric([p.group, p.topic, str(p.partition)], p.lag)
         return lag
 
-    def _fanout(self) -> Iterator[CounterMetricFamily]:
+    def _fanout(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         stats = self.monitor.fanout_stats
         yield CounterMetricFamily(
             "streamproc_s3_read_bytes", "Bytes the fan-out read from S3.", value=stats.bytes_read, unit="bytes"
@@ -121,6 +152,16 @@ class PipelineCollector(Collector):
         )
         yield CounterMetricFamily(
             "streamproc_s3_stream_retries", "Times a broken S3 stream was read again.", value=stats.stream_retries
+        )
+        yield CounterMetricFamily(
+            "streamproc_claims_lost",
+            "Splits this worker stopped because another worker took their claim over (this one had been paused).",
+            value=stats.claims_lost,
+        )
+        yield GaugeMetricFamily(
+            "streamproc_newer_schema_events_held",
+            "1 while the fan-out holds an object event of a newer schema version until this worker is upgraded.",
+            value=0 if stats.newer_events is None else 1,
         )
 
     def _health(self) -> GaugeMetricFamily:
@@ -136,7 +177,7 @@ def _add_histogram(family: HistogramMetricFamily, label: str, histogram: Histogr
     family.add_metric([label], [(le, float(n)) for le, n in histogram.cumulative()], sum_value=histogram.total)
 
 
-def registry_for(monitor: Monitor) -> CollectorRegistry:
+def registry_for(monitor: MonitorView) -> CollectorRegistry:
     """A registry of its own (not the process-wide default) holding only the pipeline's collector."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PipelineCollector(monitor))

@@ -139,7 +139,7 @@ LAYERS: tuple[Layer, ...] = (
     ),
     Layer(
         "bridge messages",
-        ("bridge.messages", "bridge.settings"),
+        ("bridge.messages", "bridge.notifications", "bridge.settings"),
         _BASE,
         ("msgspec",),
         "the bridge's pure part: notifications to object events, dead letters to SQS messages, its settings",

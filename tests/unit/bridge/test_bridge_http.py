@@ -23,6 +23,7 @@ def test_the_collector_exposes_every_relay_and_mirror_counter_and_the_kafka_paus
     settings = BridgeSettings()
     relay, mirror = bootstrap.relay(settings), bootstrap.mirror(settings)
     relay.stats.produced, relay.stats.deleted, mirror.stats.sent = 7, 6, 3
+    relay.visibility.extended, relay.visibility.stale = 5, 1
     registry = CollectorRegistry(auto_describe=False)
     registry.register(BridgeCollector(relay, mirror))
     samples = {
@@ -33,6 +34,8 @@ def test_the_collector_exposes_every_relay_and_mirror_counter_and_the_kafka_paus
     assert samples["bridge_relay_produced_total"] == 7
     assert samples["bridge_relay_deleted_total"] == 6
     assert samples["bridge_mirror_sent_total"] == 3
+    assert (samples["bridge_relay_visibility_extended_total"], samples["bridge_relay_visibility_stale_total"]) == (5, 1)
+    assert {f"bridge_relay_visibility_{name}_total" for name in relay.visibility.as_dict()} <= samples.keys()
     assert samples["bridge_relay_kafka_paused"] == 1  # not connected yet: receives are held
     assert {f"bridge_relay_{name}_total" for name in relay.stats.as_dict()} <= samples.keys()
     assert {f"bridge_mirror_{name}_total" for name in mirror.stats.as_dict()} <= samples.keys()
