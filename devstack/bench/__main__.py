@@ -93,6 +93,9 @@ async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> No
         report.figure("e2e", "end to end, real bridge + worker (upload -> files finished)").values.append(
             r.rows_per_second
         )
+        report.figure(
+            "worker_cpu", "worker CPU per row, end to end (run 1 under py-spy with --profile)", "µs"
+        ).values.append(e2e.worker_cpu_us(r, sum(f.rows for f in files)))
         progress(f"run {run + 1}/{args.runs}: end to end {r.rows_per_second:,.0f} rows/s")
         latencies += r.latencies
         report.problems += [f"run {run + 1} stages: {p}" for p in s.problems] + [

@@ -100,6 +100,12 @@ def _pids(d: Deployment, names: list[str]) -> dict[str, int]:
     return {name: pid for name in names if (pid := d.pid(name)) is not None}
 
 
+def worker_cpu_us(run: E2ERun, rows: int) -> float:
+    """CPU microseconds the worker processes used per row uploaded (user + system, all their threads)."""
+    used = sum(s for name, s in run.cpu_seconds.items() if name.startswith("worker"))
+    return used * 1e6 / rows if rows else 0.0
+
+
 def cpu_note(run: E2ERun, rows: int, cores: int) -> str:
     """Where the cores went during an end-to-end run, per million rows, and what that allows at best."""
     per_million = {name: s * 1e6 / rows for name, s in sorted(run.cpu_seconds.items(), key=lambda x: -x[1])}

@@ -46,6 +46,12 @@ class Fault:
         return self.kind.split("-", 1)[0]
 
 
+def process_of(kind: str) -> str:
+    """The kind of process a fault kind hits: worker, bridge, kafka, postgres or moto."""
+    prefix = kind.split("-", 1)[0]
+    return "kafka" if prefix in {"broker", "leader", "kafka"} else prefix
+
+
 def draw_duration(rng: random.Random) -> float:
     """1-10 s log-uniform, with TAIL_SHARE of the draws log-uniform in 10-120 s."""
     low, high = TAIL if rng.random() < TAIL_SHARE else SHORT

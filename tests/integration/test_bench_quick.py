@@ -27,7 +27,20 @@ def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expecte
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
     figures = results["figures"]
-    for figure in ("fanout", "sink", "ceiling", "e2e", "e2e2", "baseline", "p50", "p95", "rss_small", "rss_large"):
+    names = (
+        "fanout",
+        "sink",
+        "ceiling",
+        "e2e",
+        "e2e2",
+        "baseline",
+        "p50",
+        "p95",
+        "rss_small",
+        "rss_large",
+        "worker_cpu",
+    )
+    for figure in names:
         assert figures[figure]["median"] > 0, figure
     assert results["problems"] == []
     assert "every run loaded exactly the expected rows" in (tmp_path / "latest.md").read_text()

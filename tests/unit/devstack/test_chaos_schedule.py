@@ -8,6 +8,7 @@ import itertools
 
 from devstack.chaos import generator, schedule
 from devstack.chaos.report import percentile
+from tests.integration import test_chaos
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -33,6 +34,12 @@ def test_every_kind_is_drawn_and_targets_are_the_runs_own_processes() -> None:
         if f.kind == "kafka-slow":
             assert abs(sum(f.stutter) - f.duration) < 0.01
             assert all(0 < step <= 1.0 for step in f.stutter)
+
+
+def test_the_ci_seeds_first_faults_hit_every_process_kind_and_are_all_short() -> None:
+    faults = schedule.first(test_chaos.SEED, 8)
+    assert {schedule.process_of(f.kind) for f in faults} >= test_chaos.EVERY_PROCESS
+    assert sum(f.duration + f.gap for f in faults) < 60  # leaves the 3-minute run time for their recoveries
 
 
 def test_the_file_plan_is_seeded_and_its_expected_outcomes_are_exact() -> None:
