@@ -41,7 +41,7 @@ bench: $(STAMP) ## benchmark on the local stack (~14 min): every figure, py-spy 
 
 test: $(STAMP) ## every test (budget: .ci/run 25 minutes) with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*
-	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage run -m pytest -m "not outage"
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report
 
@@ -66,7 +66,10 @@ clean: ## stop the stack, delete .stack/ and .venv/
 
 MINUTES ?= 3
 SEED ?= 1
-.PHONY: chaos chaos-quick
+.PHONY: chaos chaos-quick faults
+faults: $(STAMP) ## the hand-picked outages the chaos run also draws (a frozen broker, PostgreSQL stopped, a worker leaving; ~3 min)
+	$(PY) -m pytest -m outage
+
 chaos-quick: $(STAMP) ## only the seeded 3-minute chaos run of make test (fails on any violation; ~4 min)
 	$(PY) -m pytest -m chaos tests/integration/test_chaos.py
 

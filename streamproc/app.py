@@ -74,6 +74,11 @@ def _app_options(settings: WorkerSettings) -> dict[str, Any]:
         "consumer_group_instance_id": settings.member_name,
         "broker_session_timeout": settings.session_timeout,
         "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
+        # On stop, Faust would otherwise wait for the event in hand to be acked: the whole split of the file (a
+        # large one took minutes past SIGTERM) or, for an event of a newer schema, forever. Instead the agent is
+        # cancelled: the split releases its claim, the event stays unacked, its offset is not committed, and the
+        # next owner of the partition resumes the file from its checkpoint.
+        "stream_wait_empty": False,
     }
 
 

@@ -127,6 +127,7 @@ class Split:
         if self.checkpoint is None:
             offsets = {t: await self.context.end_offsets(t) for t in (dataset.topic, self.context.letters.topic)}
             await self._save(Checkpoint(line=0, offsets=offsets))
+            self.frontier = Frontier.nothing()  # this attempt's own records are the only ones: nothing to scan
         elif self.frontier is None and self.checkpoint.offsets:
             self.frontier = await Frontier.read(self.context, self.event, self.checkpoint, dataset)
 

@@ -99,6 +99,7 @@ async def test_kafka_stopped_and_restarted_mid_file_loses_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.outage
 async def test_kafka_frozen_for_fifteen_seconds_mid_file_loses_nothing(
     stack: Endpoints, unique: str, tmp_path: Path, private_kafka: Kafka
 ) -> None:
@@ -122,6 +123,7 @@ async def test_kafka_frozen_for_fifteen_seconds_mid_file_loses_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.outage
 async def test_postgres_stopped_twenty_seconds_mid_file_holds_the_pipeline_without_a_crash_or_dead_letter(
     stack: Endpoints, unique: str, tmp_path: Path, private_postgres: Postgres
 ) -> None:
@@ -165,6 +167,7 @@ async def test_a_bridge_killed_between_produce_and_delete_causes_one_duplicate_e
 
 
 @pytest.mark.slow
+@pytest.mark.outage
 async def test_a_second_worker_joining_and_the_first_leaving_mid_file_lose_and_double_nothing(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:

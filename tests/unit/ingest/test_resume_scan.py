@@ -34,3 +34,16 @@ async def test_the_resume_scan_holds_one_page_and_a_break_goes_on_from_the_last_
     assert max(reader.pages) <= 25  # memory holds one page of 25 records, not the whole range
     # Every record from the checkpoint to the end is read once, plus the one page read again after the break:
     assert sum(reader.pages) == (on_topic - since) + 25
+
+
+async def test_a_first_attempt_never_scans_the_topics_for_what_it_produced_itself() -> None:
+    w = World(window=40, chunk_size=900)
+    reader = w.fanout.context.reader
+    assert isinstance(reader, FakeReader)
+    await w.ingest(w.put("pharmacy_claims/other.csv", samples.csv_bytes("pharmacy_claims", 300, 0.0, seed=23)))
+    reader.pages = []
+    ev = w.put("pharmacy_claims/fresh.csv", samples.csv_bytes("pharmacy_claims", 600, 0.0, seed=24))
+    await w.ingest(ev)  # many steps and checkpoints, one attempt
+    keys = [k for k, v in w.producer.records(CLAIMS.topic) if b"fresh.csv" in v]
+    assert len(keys) == len(set(keys)) == 600
+    assert reader.pages == []  # it read nothing back: before, every split scanned from its first checkpoint
