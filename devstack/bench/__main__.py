@@ -205,8 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="streamproc-bench-"))
     try:
         asyncio.run(measure(args, workdir, report))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    except BaseException:
+        # Every process's whole log stays for the post-mortem (the error carries only their last lines).
+        print(f"bench failed: logs and data kept in {workdir}", file=sys.stderr)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
     if not args.quick:
         judge(report)
     md, js = report.write(args.out)
