@@ -16,15 +16,30 @@ from streamproc.ingest.split_context import Position
 from streamproc.shared.logs import json_logging_config
 from streamproc.shared.settings import KafkaConnection
 from streamproc.web import routes
-from streamproc.worker.pipeline import Pipeline
+from streamproc.worker.pipeline import FANOUT_STOP_GRACE, Pipeline
 from streamproc.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
 
+class _App(faust.App):
+    """faust.App whose stop lets go of the file in hand first. Faust's own stop begins by waiting until the event
+    in hand is acked: the split of the whole file (a large one held a SIGTERMed worker for minutes) or, for an
+    event of a newer schema, forever. `FanOut.stop` ends the split at once with its claim released (the ledger is
+    still up), and the agent leaves the event unacked, so the partition's next owner resumes the file."""
+
+    pipeline: Pipeline | None = None
+
+    async def on_stop(self) -> None:
+        if self.pipeline is not None:
+            await self.pipeline.fanout.stop(grace=FANOUT_STOP_GRACE)
+        await super().on_stop()
+
+
 def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App, Pipeline]:
-    app = faust.App(settings.app_id, **_app_options(settings))
+    app = _App(settings.app_id, **_app_options(settings))
     pipeline = Pipeline(settings, registry, leave_on_stop=True, loop=app.loop, beacon=app.beacon)
+    app.pipeline = pipeline
     objects = app.topic(
         settings.topics.objects,
         key_serializer="raw",
@@ -44,11 +59,22 @@ def create_app(settings: WorkerSettings, registry: Registry) -> tuple[faust.App,
 
     @app.agent(objects, name="split_objects")
     async def split_objects(stream: faust.StreamT[Any]) -> None:
-        """One object event at a time; the handler never raises, so Faust's ack-on-raise loses nothing."""
+        """One object event at a time. The handler never raises (Faust acks an event even when the agent raises).
+        When it returns False the worker is stopping mid-file: the event must stay unacked so that the
+        partition's next owner reads it again and resumes the file from its checkpoint."""
         async for event in stream.events():
             await pipeline.ready.wait()
             message = event.message
-            await pipeline.fanout.handle(event.value, Position(message.topic, message.partition, message.offset))
+            where = Position(message.topic, message.partition, message.offset)
+            done = False
+            try:
+                done = await pipeline.fanout.handle(event.value, where)
+            finally:
+                if not done:  # stopping, or the agent cancelled mid-file
+                    # Faust's stream acks the event in hand whenever it moves on or is closed, cancellation
+                    # included (faust/streams.py, the `finally` around `yield`). Marked acked here, without telling
+                    # the consumer, that ack does nothing: the offset is never recorded as safe nor committed.
+                    message.acked = True
 
     routes.install(app, settings, registry, pipeline)
     commands.install(app, settings, registry)
@@ -74,11 +100,6 @@ def _app_options(settings: WorkerSettings) -> dict[str, Any]:
         "consumer_group_instance_id": settings.member_name,
         "broker_session_timeout": settings.session_timeout,
         "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
-        # On stop, Faust would otherwise wait for the event in hand to be acked: the whole split of the file (a
-        # large one took minutes past SIGTERM) or, for an event of a newer schema, forever. Instead the agent is
-        # cancelled: the split releases its claim, the event stays unacked, its offset is not committed, and the
-        # next owner of the partition resumes the file from its checkpoint.
-        "stream_wait_empty": False,
     }
 
 

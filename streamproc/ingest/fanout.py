@@ -9,6 +9,7 @@ take are sent again, and records handed over but not yet acknowledged are awaite
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TypeVar
 
@@ -55,14 +56,42 @@ class FanOut:
             registry=registry, ledger=ledger, store=store, producer=producer, reader=reader, letters=letters,
             policy=policy,
         )  # fmt: skip
+        self._stopping = asyncio.Event()  # set by stop(): no new event is started, the one in hand is let go
+        self._idle = asyncio.Event()  # set while no event is in hand
+        self._idle.set()
 
     @property
     def stats(self) -> FanOutStats:
         """The counters since start (read by the stats page and the metrics)."""
         return self.context.stats
 
-    async def handle(self, raw: bytes, where: Position) -> None:
-        """Ingest the object the event names; every failure ends in the ledger and a dead letter."""
+    async def handle(self, raw: bytes, where: Position) -> bool:
+        """Ingest the object the event names; every failure ends in the ledger and a dead letter. True once the
+        event is done with (the caller acks it); False if the worker stopped first: the split in hand released
+        its claim and the event must stay unacked, so the partition's next owner resumes the file."""
+        if self._stopping.is_set():
+            return False
+        self._idle.clear()
+        work = asyncio.ensure_future(self._handle(raw, where))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():  # stopping (or the agent itself cancelled): _split releases the claim
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+            self._idle.set()
+        return not work.cancelled()
+
+    async def stop(self, grace: float) -> None:
+        """Start no new event and let go of the one in hand (its claim released); wait up to `grace` s for it."""
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+
+    async def _handle(self, raw: bytes, where: Position) -> None:
         try:
             written = WRITTEN_DECODER.decode(raw).schema_version
             if written > SCHEMA_VERSION:

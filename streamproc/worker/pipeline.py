@@ -33,6 +33,8 @@ from streamproc.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
+FANOUT_STOP_GRACE = 5.0  # seconds a stopping worker waits for the split in hand to let go of its claim
+
 
 def pipeline_topics(settings: WorkerSettings, registry: Registry) -> list[TopicSpec]:
     """Every topic of the pipeline, with partitions, replication and retention from settings."""
@@ -168,6 +170,8 @@ class Pipeline(Service):
                 logger.warning("group %s: could not leave (%s); its session expires on its own", group, exc)
 
     async def on_stop(self) -> None:
+        # First the fan-out, while the ledger, S3 and Kafka are still up: the split in hand releases its claim.
+        await self.fanout.stop(grace=FANOUT_STOP_GRACE)
         self._stopping.set()
         await asyncio.gather(*self._sink_tasks, return_exceptions=True)
         await self._leave_groups()

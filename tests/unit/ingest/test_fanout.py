@@ -200,6 +200,29 @@ async def test_a_split_stopped_mid_file_resumes_from_its_checkpoint_and_duplicat
     assert w.ledger.finished[0].rows_read == 600
 
 
+async def test_a_stopping_worker_lets_go_of_the_file_in_hand_and_says_not_to_ack_its_event() -> None:
+    w = World(window=40, chunk_size=900)
+    ev = w.put("pharmacy_claims/stop.csv", samples.csv_bytes("pharmacy_claims", 600, 0.0, seed=15))
+    w.store.stall_after = 30
+    first = asyncio.create_task(w.fanout.handle(ENCODER.encode(ev), HERE))
+    await w.store.stalled.wait()
+    await asyncio.wait_for(w.fanout.stop(grace=5), 5)  # returns once the split let go, well within its grace
+    assert first.done()
+    assert await first is False  # not done with: the agent leaves it unacked, the next owner reads it again
+    assert w.ledger.released == [1]  # released while the ledger is still there
+    assert w.ledger.finished == []
+    other = w.put("pharmacy_claims/later.csv", samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=16))
+    assert await w.fanout.handle(ENCODER.encode(other), HERE) is False  # nothing new starts once stopping
+    assert not any(b"later.csv" in v for _, v in w.producer.records(CLAIMS.topic))
+
+
+async def test_a_finished_event_is_to_be_acked() -> None:
+    w = World()
+    ev = w.put("pharmacy_claims/done.csv", samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=17))
+    assert await w.fanout.handle(ENCODER.encode(ev), HERE) is True
+    assert w.ledger.finished[0].rows_valid == 20
+
+
 async def test_a_key_overwritten_before_it_is_read_ends_superseded_and_emits_nothing_of_the_newer_bytes() -> None:
     w = World()
     ev = w.put("pharmacy_claims/over.csv", samples.csv_bytes("pharmacy_claims", 30, 0.0, seed=13))
