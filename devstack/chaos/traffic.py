@@ -74,11 +74,14 @@ class Traffic:
             if len(self.unfinished()) >= MAX_IN_FLIGHT:
                 await asyncio.sleep(0.2)
                 continue
-            planned = next(files)
-            for n, which in enumerate(planned.uploads):
-                if n:
-                    await asyncio.sleep(planned.delay)
-                await self._put(session, planned, which)
+            await self.upload(session, next(files))
+
+    async def upload(self, session: aioboto3.Session, planned: PlannedFile) -> None:
+        """Every upload of one planned file, the later ones after its delay."""
+        for n, which in enumerate(planned.uploads):
+            if n:
+                await asyncio.sleep(planned.delay)
+            await self._put(session, planned, which)
 
     async def _put(self, session: aioboto3.Session, planned: PlannedFile, which: int) -> None:
         body = planned.versions[which].body
