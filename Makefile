@@ -41,7 +41,7 @@ bench: $(STAMP) ## benchmark on the local stack (~14 min): every figure, py-spy 
 
 test: $(STAMP) ## every test (budget: .ci/run 25 minutes) with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*
-	$(PY) -m coverage run -m pytest -m "not chaos"
+	$(PY) -m coverage run -m pytest -m "not outage"
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report
 
@@ -67,10 +67,10 @@ clean: ## stop the stack, delete .stack/ and .venv/
 MINUTES ?= 3
 SEED ?= 1
 .PHONY: chaos chaos-quick faults
-faults: $(STAMP) ## only the hand-picked outages of make test that the chaos run also draws (a frozen broker, PostgreSQL stopped, a worker leaving; ~3 min)
+faults: $(STAMP) ## the hand-picked outages the chaos run also draws (a frozen broker, PostgreSQL stopped, a worker leaving; ~3 min; outside make test for its budget)
 	$(PY) -m pytest -m outage
 
-chaos-quick: $(STAMP) ## the seeded 3-minute chaos run (fails on any violation; ~4 min; outside make test: see docs/chaos.md)
+chaos-quick: $(STAMP) ## only the seeded 3-minute chaos run of make test (fails on any violation; ~4 min)
 	$(PY) -m pytest -m chaos tests/integration/test_chaos.py
 
 chaos: $(STAMP) ## randomized fault run on a private 3-broker cluster (MINUTES=3 SEED=1); JSON report in test-output/
