@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types.transports import TransportT
 
 from streamproc.cli import commands
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.split_context import Position
+from streamproc.kafka import faust_driver
 from streamproc.shared.logs import json_logging_config
 from streamproc.shared.settings import KafkaConnection
 from streamproc.web import routes
@@ -26,9 +28,13 @@ class _App(faust.App):
     """faust.App whose stop lets go of the file in hand first. Faust's own stop begins by waiting until the event
     in hand is acked: the split of the whole file (a large one held a SIGTERMed worker for minutes) or, for an
     event of a newer schema, forever. `FanOut.stop` ends the split at once with its claim released (the ledger is
-    still up), and the agent leaves the event unacked, so the partition's next owner resumes the file."""
+    still up), and the agent leaves the event unacked, so the partition's next owner resumes the file. Its transport
+    (`kafka.faust_driver`) creates the start-up topics even while one broker is down."""
 
     pipeline: Pipeline | None = None
+
+    def _new_transport(self) -> TransportT:
+        return faust_driver.Transport(self.conf.broker_consumer, self)  # topic creation survives a broker down
 
     async def on_stop(self) -> None:
         if self.pipeline is not None:

@@ -67,6 +67,13 @@ LAYERS: tuple[Layer, ...] = (
         "one error translation",
     ),
     Layer(
+        "kafka.faust_driver",
+        ("streamproc.kafka.faust_driver",),
+        ("shared",),
+        ("faust", "aiokafka"),
+        "Faust's aiokafka transport with topic creation that skips a broker that is down (the worker's start)",
+    ),
+    Layer(
         "datasets",
         ("streamproc.datasets",),
         _BASE,
@@ -133,7 +140,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         "entry",
         ("streamproc.__init__", "streamproc.__main__", "streamproc.app"),
-        (*_BELOW_WORKER, "worker", *_RENDERING, "web", "cli"),
+        (*_BELOW_WORKER, "kafka.faust_driver", "worker", *_RENDERING, "web", "cli"),
         ("faust",),
         "entry points: the Faust app (`faust -A streamproc.app worker`), `python -m streamproc`",
     ),
