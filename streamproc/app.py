@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 from faust.types.transports import TransportT
 
 from streamproc.cli import commands
@@ -29,12 +30,21 @@ class _App(faust.App):
     in hand is acked: the split of the whole file (a large one held a SIGTERMed worker for minutes) or, for an
     event of a newer schema, forever. `FanOut.stop` ends the split at once with its claim released (the ledger is
     still up), and the agent leaves the event unacked, so the partition's next owner resumes the file. Its transport
-    (`kafka.faust_driver`) creates the start-up topics even while one broker is down."""
+    (`kafka.faust_driver`) creates the start-up topics even while one broker is down, and a rebalance that takes
+    the partition of the event in hand away lets go of that file the same way."""
 
     pipeline: Pipeline | None = None
 
     def _new_transport(self) -> TransportT:
         return faust_driver.Transport(self.conf.broker_consumer, self)  # topic creation survives a broker down
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # Faust's handler waits until the event in hand is acked, i.e. for the split of the whole file: a new
+        # worker joining waited for a large file. Let go of it first, if its partition is among those revoked.
+        if self.pipeline is not None and not self.should_stop:
+            moved = {(tp.topic, tp.partition) for tp in revoked}
+            await self.pipeline.fanout.revoked(moved, grace=FANOUT_STOP_GRACE)
+        await super()._on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
         if self.pipeline is not None:

@@ -59,6 +59,8 @@ class FanOut:
         self._stopping = asyncio.Event()  # set by stop(): no new event is started, the one in hand is let go
         self._idle = asyncio.Event()  # set while no event is in hand
         self._idle.set()
+        self._in_hand: Position | None = None
+        self._let_go = asyncio.Event()  # set by revoked(): the partition of the event in hand moved away
 
     @property
     def stats(self) -> FanOutStats:
@@ -72,18 +74,33 @@ class FanOut:
         if self._stopping.is_set():
             return False
         self._idle.clear()
+        self._in_hand = where
+        self._let_go.clear()
         work = asyncio.ensure_future(self._handle(raw, where))
-        stop = asyncio.ensure_future(self._stopping.wait())
+        stops = {asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._let_go.wait())}
         try:
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, *stops}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop.cancel()
-            if not work.done():  # stopping (or the agent itself cancelled): _split releases the claim
+            for stop in stops:
+                stop.cancel()
+            if not work.done():  # stopping, revoked (or the agent itself cancelled): _split releases the claim
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await work
+            self._in_hand = None
             self._idle.set()
         return not work.cancelled()
+
+    async def revoked(self, partitions: set[tuple[str, int]], grace: float) -> None:
+        """A rebalance took these (topic, partition)s away: if the event in hand is on one of them, let go of it
+        (its claim released, the event left unacked) so that the rebalance need not wait for the whole file, and
+        its partition's next owner resumes the file from its checkpoint. Waits up to `grace` s for that."""
+        where = self._in_hand
+        if where is None or (where.topic, where.partition) not in partitions:
+            return
+        self._let_go.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
 
     async def stop(self, grace: float) -> None:
         """Start no new event and let go of the one in hand (its claim released); wait up to `grace` s for it."""

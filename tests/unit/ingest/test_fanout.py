@@ -216,6 +216,23 @@ async def test_a_stopping_worker_lets_go_of_the_file_in_hand_and_says_not_to_ack
     assert not any(b"later.csv" in v for _, v in w.producer.records(CLAIMS.topic))
 
 
+async def test_a_rebalance_that_takes_the_files_partition_away_lets_go_of_it_without_stopping_the_worker() -> None:
+    w = World(window=40, chunk_size=900)
+    ev = w.put("pharmacy_claims/moved.csv", samples.csv_bytes("pharmacy_claims", 600, 0.0, seed=18))
+    w.store.stall_after = 30
+    first = asyncio.create_task(w.fanout.handle(ENCODER.encode(ev), HERE))
+    await w.store.stalled.wait()
+    await w.fanout.revoked({(HERE.topic, HERE.partition + 1)}, grace=1)  # another partition: nothing happens
+    assert not first.done()
+    await asyncio.wait_for(w.fanout.revoked({(HERE.topic, HERE.partition)}, grace=5), 5)
+    assert await first is False  # left unacked: the partition's next owner resumes the file
+    assert w.ledger.released == [1]
+    assert w.ledger.finished == []
+    other = w.put("pharmacy_claims/after.csv", samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=19))
+    assert await w.fanout.handle(ENCODER.encode(other), HERE) is True  # the worker goes on with what it still owns
+    await w.fanout.revoked({(HERE.topic, HERE.partition)}, grace=1)  # nothing in hand: nothing to let go
+
+
 async def test_a_finished_event_is_to_be_acked() -> None:
     w = World()
     ev = w.put("pharmacy_claims/done.csv", samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=17))
