@@ -17,7 +17,7 @@ from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.split_context import Position
 from streamproc.kafka import faust_driver
 from streamproc.shared.logs import json_logging_config
-from streamproc.shared.settings import KafkaConnection
+from streamproc.shared.settings import METADATA_MAX_AGE_MS, KafkaConnection
 from streamproc.web import routes
 from streamproc.worker.pipeline import FANOUT_STOP_GRACE, Pipeline
 from streamproc.worker.settings import WorkerSettings
@@ -110,6 +110,8 @@ def _app_options(settings: WorkerSettings) -> dict[str, Any]:
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication,
         "producer_acks": -1,
+        "consumer_metadata_max_age_ms": METADATA_MAX_AGE_MS,  # why: streamproc.shared.settings
+        "producer_metadata_max_age_ms": METADATA_MAX_AGE_MS,
         "consumer_auto_offset_reset": "earliest",
         # A static member: a worker restarted after a crash takes its partitions back without waiting for the
         # dead member's session to expire; a worker that stops cleanly leaves on purpose (Pipeline.on_stop).

@@ -85,6 +85,14 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
+# How stale a client's view of partition leaders may get. aiokafka's consumer does not refresh its metadata when
+# a ListOffsets request (resetting a freshly assigned partition's position) meets NotLeaderForPartition: it asks
+# the old leader again every 100 ms until the periodic refresh (default 5 minutes; robinhood/aiokafka#9, the
+# Java client's KAFKA-9535). The chaos run saw an assigned partition not fetched for 4.5 minutes after a leader
+# moved. 10 s bounds that stall; the cost is one metadata request per client every 10 s.
+METADATA_MAX_AGE_MS = 10_000
+
+
 @dataclass(frozen=True, kw_only=True)
 class KafkaConnection:
     """How to reach the Kafka cluster: bootstrap servers plus optional SASL/TLS (for managed clusters)."""
@@ -122,6 +130,7 @@ class KafkaConnection:
         kwargs: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
         }
         if "SSL" in self.security_protocol:
             kwargs["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
