@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamproc.contract.events import FieldError
 from streamproc.datasets.spec import Rule
+
+_NUMERIC = re.compile(r"numeric(?:\((\d+)(?:,\s*(\d+))?\))?")
+_INTEGERS = frozenset({"smallint", "integer", "bigint"})
+_ANY_SCALE = 16383  # a bare `numeric` keeps any number of decimal places (PostgreSQL's limit)
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,12 @@ class Column:
     pg_type: str  # e.g. "text", "date", "char(11)", "numeric(12,3)", "smallint", "timestamptz", "inet"
     required: bool
     rule: Rule[Any] = field(repr=False, compare=False)
+
+    @property
+    def scale(self) -> int | None:
+        """Decimal places of a numeric column (0 for an integer type); None if the column is not a number."""
+        if match := _NUMERIC.fullmatch(self.pg_type):
+            if match.group(1) is None:
+                return _ANY_SCALE
+            return int(match.group(2) or 0)
+        return 0 if self.pg_type in _INTEGERS else None

@@ -13,6 +13,7 @@ import msgspec
 
 from streamproc.contract.events import ENCODER, FieldError, Provenance, RowEvent, row_event_type, text_event_type
 from streamproc.datasets.columns import Column, RowCheck
+from streamproc.datasets.controls import ControlPolicy
 from streamproc.datasets.fast import FastRows
 from streamproc.datasets.rules import Rule, Violation
 from streamproc.datasets.schema_guard import text_row_type
@@ -65,6 +66,7 @@ class Dataset:
     phi_fields: frozenset[str] = frozenset()
     conflict: Literal["latest_wins", "append_only"] = "latest_wins"
     row_checks: tuple[RowCheck, ...] = ()
+    controls: ControlPolicy = field(default_factory=ControlPolicy)  # file-level controls; none by default
     # Derived once: the topic's value type RowEvent[row_type] and its one decoder.
     event_type: Any = field(init=False, repr=False, compare=False)
     event_decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
@@ -86,6 +88,9 @@ class Dataset:
             problems.append(f"PHI fields {sorted(self.phi_fields - set(names))} are not columns")
         if unknown := sorted({r for check in self.row_checks for r in check.reads} - set(names)):
             problems.append(f"row checks read {unknown}, which are not columns")
+        scales = {c.name: c.scale for c in self.columns}
+        for controls in (self.controls.default, *(c for _, c in self.controls.by_prefix)):
+            problems.extend(controls.check_columns(scales))
         if problems:
             msg = f"dataset {self.name!r}: " + "; ".join(problems)
             raise ValueError(msg)

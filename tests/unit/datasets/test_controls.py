@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, cast
 
 import pytest
 
+from streamproc.datasets import pharmacy_claims, rules
+from streamproc.datasets.columns import Column
 from streamproc.datasets.controls import (
     ControlPolicy,
     Controls,
@@ -138,3 +141,33 @@ def test_summed_columns_must_be_numeric_columns_of_the_dataset() -> None:
         "control totals sum 'claim_id', which is not a numeric column",
         "control totals sum 'nope', which is not a column",
     ]
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "scale"),
+    [
+        ("numeric(12,2)", 2),
+        ("numeric(12, 3)", 3),
+        ("numeric(10)", 0),
+        ("numeric", 16383),
+        ("smallint", 0),
+        ("text", None),
+        ("date", None),
+        ("char(11)", None),
+    ],
+)
+def test_a_columns_scale_comes_from_its_type(pg_type: str, scale: int | None) -> None:
+    assert Column("c", pg_type, True, rules.text(10)).scale == scale
+
+
+def test_a_dataset_whose_controls_sum_a_text_column_is_refused_when_declared() -> None:
+    bad = Controls(trailer=TrailerLayout(sums=("member_id",)))
+    policy = ControlPolicy(default=Controls(), by_prefix=(("pharmacy_claims/acme/", bad),))
+    with pytest.raises(ValueError, match="'member_id', which is not a numeric column"):
+        dataclasses.replace(pharmacy_claims.DATASET, controls=policy)
+
+
+def test_a_dataset_may_sum_its_money_columns() -> None:
+    good = Controls(trailer=TrailerLayout(sums=("total_paid",)), manifest=ManifestRule(sums=("copay",)))
+    made = dataclasses.replace(pharmacy_claims.DATASET, controls=ControlPolicy(default=good))
+    assert made.controls.for_key("pharmacy_claims/a.csv") is good
