@@ -4,6 +4,7 @@ private brokers and databases to stop, and a record of each fault's recovery tim
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from devstack.postgres import Postgres
 from devstack.process import free_port, wait_for
 from devstack.settings import StackSettings
 from devstack.stack import Endpoints
+from streamproc.datasets import samples
 from streamproc.kafka.reader import TopicReader
 from streamproc.shared.settings import KafkaConnection
 
@@ -174,3 +176,10 @@ async def timed(action: Awaitable[None]) -> float:
     t0 = time.monotonic()
     await action
     return time.monotonic() - t0
+
+
+def repeated_gzip(seed: int, prefix: str, repeats: int, distinct: int = 2000) -> bytes:
+    """A claims header and `distinct` rows repeated `repeats` times, gzipped: many rows, tiny on S3."""
+    body = samples.csv_bytes("pharmacy_claims", distinct, 0.0, seed=seed, prefix=prefix)
+    header, rows = body.split(b"\r\n", 1)
+    return gzip.compress(header + b"\r\n" + rows * repeats, compresslevel=6)

@@ -4,7 +4,6 @@ revocation waits until the event in hand is acked), so other files go on, and th
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from devstack.deployment import deployment
 from devstack.stack import Endpoints
 from streamproc.datasets import samples
+from tests.integration.fault_support import repeated_gzip
 
 REPEATS = 500
 ROWS = 2000 * REPEATS
@@ -20,9 +20,7 @@ ROWS = 2000 * REPEATS
 
 def _large_gzip() -> bytes:
     """2,000 distinct rows repeated: 1,000,000 rows (~115 MB inflated, under 1 MB on S3), a minute of splitting."""
-    body = samples.csv_bytes("pharmacy_claims", 2000, 0.0, seed=71, prefix="J")
-    header, rows = body.split(b"\r\n", 1)
-    return gzip.compress(header + b"\r\n" + rows * REPEATS, compresslevel=6)
+    return repeated_gzip(71, "J", REPEATS)
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import os
 import signal
 import time
@@ -16,8 +15,7 @@ import pytest
 
 from devstack.deployment import deployment
 from devstack.stack import Endpoints
-from streamproc.datasets import samples
-from tests.integration.fault_support import poll
+from tests.integration.fault_support import poll, repeated_gzip
 
 GRACE = 10.0  # seconds: Docker's default stop timeout (docker-compose.yml sets none), below Kubernetes' 30
 MEMORY_CAP = 1 << 30  # bytes of resident memory the worker never reaches while splitting the file
@@ -27,9 +25,7 @@ ROWS = 2000 * REPEATS
 
 def _huge_gzip() -> bytes:
     """A header and 2,000 distinct rows repeated 200 times: 400,000 rows, ~46 MB inflated, ~0.2 MB on S3."""
-    body = samples.csv_bytes("pharmacy_claims", 2000, 0.0, seed=61, prefix="T")
-    header, rows = body.split(b"\r\n", 1)
-    return gzip.compress(header + b"\r\n" + rows * REPEATS, compresslevel=6)
+    return repeated_gzip(61, "T", REPEATS)
 
 
 def _resident_bytes(pid: int) -> int:
