@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aioboto3
+import aiohttp
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -23,6 +24,7 @@ from devstack.provision import Provisioned, provision
 from devstack.settings import AwsNames
 from devstack.stack import Endpoints
 from streamproc.ingest.ledger import FINAL
+from streamproc.shared.partitioning import partition_for
 
 
 @dataclass
@@ -83,6 +85,24 @@ class Deployment:
             raise RuntimeError(msg)
         os.kill(owned.pid, signal.SIGKILL)
         stop(self.logs / f"{name}.pid", timeout=10)  # reaps it
+
+    def objects_partition(self, key: str) -> int:
+        """The `ingest.objects` partition the bridge sends `key`'s notification to (Kafka's default partitioner)."""
+        return partition_for(f"{self.aws.bucket}/{key}".encode(), int(self.env["STREAMPROC_TOPIC_PARTITIONS"]))
+
+    async def objects_assignment(self, name: str) -> set[int] | None:
+        """The `ingest.objects` partitions worker `name` holds now (Faust's /assignment/); None while unreachable."""
+        topic = self.env["STREAMPROC_TOPIC_NAMESPACE"] + "ingest.objects"
+        url = f"http://127.0.0.1:{self.ports[name]}/assignment/"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+                session.get(url) as response,
+            ):
+                body = await response.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        return set(body.get("actives", {}).get(topic, []))
 
     async def upload(self, key: str, body: bytes) -> None:
         session = aioboto3.Session()

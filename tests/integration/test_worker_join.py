@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.deployment import deployment
+from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
 from streamproc.datasets import samples
 from tests.integration.fault_support import repeated_gzip
@@ -23,11 +23,28 @@ def _large_gzip() -> bytes:
     return repeated_gzip(71, "J", REPEATS)
 
 
+async def _key_beside(d: Deployment, taken: int, workers: tuple[str, str], limit: float = 60.0) -> str:
+    """A key whose notification lands on a partition held by the worker that does not hold partition `taken`,
+    once the rebalance has split the partitions between both workers. (One worker runs one file at a time, so a
+    file behind the large one on its worker's partitions waits whatever the rebalance does.)"""
+    deadline = time.monotonic() + limit
+    held: list[set[int] | None] = []
+    while time.monotonic() < deadline:
+        held = [await d.objects_assignment(w) for w in workers]
+        first, second = held
+        if first and second and not first & second and len(first | second) == 3:
+            free = second if taken in first else first
+            return next(k for i in range(1000) if d.objects_partition(k := f"pharmacy_claims/small-{i}.csv") in free)
+        await asyncio.sleep(0.5)
+    msg = f"the two workers did not split the partitions within {limit:.0f} s: {held}"
+    raise AssertionError(msg)
+
+
 @pytest.mark.slow
 async def test_a_worker_joining_mid_file_does_not_hold_other_files_behind_the_large_one(
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
-    large, small = "pharmacy_claims/large.csv.gz", "pharmacy_claims/small.csv"
+    large = "pharmacy_claims/large.csv.gz"
     async with deployment(stack, unique, tmp_path) as d:
         d.start("bridge", "-m", "bridge")
         ratio = {"STREAMPROC_MAX_GZIP_RATIO": "100000"}  # the ratio cap would refuse the file at once
@@ -39,7 +56,7 @@ async def test_a_worker_joining_mid_file_does_not_hold_other_files_behind_the_la
                 break
             await asyncio.sleep(0.2)
         d.start_worker("worker-2", **ratio)  # joins the group: a rebalance revokes worker-1's partitions
-        await asyncio.sleep(5)
+        small = await _key_beside(d, d.objects_partition(large), ("worker-1", "worker-2"))
         await d.upload(small, samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=72, prefix="K"))
         t0 = time.monotonic()
         (done,) = await d.wait_finished([small], limit=120)
