@@ -71,7 +71,8 @@ LAYERS: tuple[Layer, ...] = (
         ("streamproc.kafka.faust_driver",),
         ("shared",),
         ("faust", "aiokafka"),
-        "Faust's aiokafka transport with topic creation that skips a broker that is down (the worker's start)",
+        "Faust's aiokafka transport: topic creation that skips a broker that is down (the worker's start), "
+        "a rebalance's rewind that covers partitions never committed",
     ),
     Layer(
         "datasets",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError, NodeNotReadyError
 from aiokafka.protocol.admin import CreateTopicsRequest
 from aiokafka.protocol.metadata import MetadataRequest
@@ -146,3 +147,34 @@ async def test_an_unrelated_error_is_never_retried() -> None:
     client = Broken(down=3, controller=1)
     with pytest.raises(RuntimeError, match="a bug"):
         await create(transport(faust_driver.Transport), client)
+
+
+@dataclass
+class FakeConsumer:
+    """aiokafka's seek_to_committed as it is: a seek only where the committed offset is above 0."""
+
+    committed: dict[Any, int | None]
+    positions: dict[Any, int]
+
+    async def seek_to_committed(self) -> dict[Any, int | None]:
+        for tp, offset in self.committed.items():
+            if offset and offset > 0:
+                self.positions[tp] = offset
+        return dict(self.committed)
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.positions[tp] = offset
+
+
+async def test_a_rewind_after_a_rebalance_seeks_partitions_never_committed_or_at_0_to_the_start() -> None:
+    a, b, c = (TopicPartition("objects", p) for p in range(3))
+    consumer = FakeConsumer(committed={a: None, b: 0, c: 7}, positions={a: 1, b: 4, c: 9})  # past what was fetched
+    committed = await faust_driver.seek_to_committed_or_start(consumer)
+    assert consumer.positions == {a: 0, b: 0, c: 7}
+    assert committed == {a: None, b: 0, c: 7}  # None kept: Faust's perform_seek resets the read offset on it
+
+
+def test_the_app_transport_builds_its_consumer_with_the_rewinding_thread() -> None:
+    assert issubclass(faust_driver.Transport.Consumer, faust_driver.Consumer)
+    assert faust_driver.Consumer._new_consumer_thread is not upstream.Consumer._new_consumer_thread
+    assert issubclass(faust_driver._ConsumerThread, upstream.AIOKafkaConsumerThread)
