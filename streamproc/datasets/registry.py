@@ -27,6 +27,11 @@ class Registry:
         self._by_name = {d.name: d for d in self._datasets}
         self._by_topic = {d.topic: d for d in self._datasets}
 
+    @property
+    def declares_controls(self) -> bool:
+        """Some dataset checks files before their rows are published (see streamproc.datasets.controls)."""
+        return any(d.controls.declared for d in self._datasets)
+
     def __iter__(self) -> Iterator[Dataset]:
         return iter(self._datasets)
 

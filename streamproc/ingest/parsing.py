@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from streamproc.datasets.model import UNDECODABLE, Dataset, Layout, RejectedRow,
 from streamproc.datasets.registry import Registry
 from streamproc.ingest import rejections as refused
 from streamproc.ingest.inflate import GzipStream
+from streamproc.ingest.tally import Tally
 
 __all__ = ["AUDIT_EVERY", "CsvFileParser", "Parsed", "RejectedRow", "ValidRow"]  # the rows are the datasets'
 
@@ -56,6 +58,11 @@ class CsvFileParser:
         self._audit_in = AUDIT_EVERY
         self._failed: refused.FileRejected | None = None
         self._closed = False
+        # Controls: the content's hash from the first byte (only if some dataset declares controls, so a registry
+        # without any costs what it did), then, once the header names a dataset with controls, its tally.
+        self._content = hashlib.sha256() if registry.declares_controls else None
+        self.tally: Tally | None = None
+        self._sum_at: dict[str, int] = {}  # summed column -> its position in this file's records
 
     def feed(self, chunk: bytes) -> list[Parsed]:
         """The rows whose records end in this chunk."""
@@ -67,6 +74,8 @@ class CsvFileParser:
         self._check_usable()
         try:
             for data in self._inflate(chunk):
+                if self._content is not None:
+                    self._content.update(data)
                 for start in range(0, len(data), STEP):
                     rows = self._ingest(data[start : start + STEP])
                     if self.rows_read > self.limits.rows:
@@ -221,6 +230,8 @@ class CsvFileParser:
         if layout is None:
             self._accept_header(fields, dirty)
             return None
+        if self.tally is not None and self.tally.record(line, fields, self._sum_at):
+            return None  # the trailer: control totals, not a row
         if not dirty and self._fast:
             row = layout.fast_row(line, fields)
             if row is not None:
@@ -276,6 +287,11 @@ class CsvFileParser:
             msg = f"{self.key}: the header repeats the column(s) {', '.join(layout.repeated)}"
             raise refused.BadHeader(msg)
         self.dataset, self._layout, self.unknown_columns = dataset, layout, layout.unknown
+        controls = dataset.controls.for_key(self.key)
+        if controls.declared:
+            scales = {c.name: c.scale for c in dataset.columns if c.name in controls.summed_columns}
+            self.tally = Tally(controls, {n: s for n, s in scales.items() if s is not None}, content=self._content)
+            self._sum_at = {c: names.index(c) if c in names else len(names) for c in controls.summed_columns}
 
     def _reject_unmapped(self, line: int, rule: str, message: str) -> Parsed:
         if self.dataset is None:

@@ -4,6 +4,7 @@ its trailer (which is not a row). Fed by the parser; nothing here is published."
 from __future__ import annotations
 
 import hashlib
+from _hashlib import HASH
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -14,12 +15,14 @@ from streamproc.datasets.declared import DeclaredInvalid, is_trailer, parse_trai
 class Tally:
     """One file's running totals under `controls`; `scales` gives each summed column's decimal places."""
 
-    def __init__(self, controls: Controls, scales: Mapping[str, int]) -> None:
+    def __init__(self, controls: Controls, scales: Mapping[str, int], *, content: HASH | None = None) -> None:
+        """`content`: the SHA-256 of the bytes read so far (the parser's, begun before the header said which
+        dataset and so which controls apply)."""
         if problems := controls.check_columns(dict(scales)):
             raise ValueError("; ".join(problems))
         self.controls = controls
         self._scales = scales
-        self._hash = hashlib.sha256()
+        self._hash = content if content is not None else hashlib.sha256()
         self.sums = dict.fromkeys(controls.summed_columns, Decimal(0))
         self.unsummed = dict.fromkeys(controls.summed_columns, 0)
         self.trailer: Declared | None = None
