@@ -40,8 +40,15 @@ class _App(faust.App):
 
     async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Faust's handler waits until the event in hand is acked, i.e. for the split of the whole file: a new
-        # worker joining waited for a large file. Let go of it first, if its partition is among those revoked.
+        # worker joining waited for a large file. Let go of it first, if its partition is among those revoked, but
+        # only once the flow is stopped and the agents' buffers are cleared, as Faust's handler does before it
+        # waits: else the agent took the next buffered event of the partition at once, and that event's ack let
+        # Faust commit past the one let go, which no worker then resumed (seed 1644, chaos-002039).
         if self.pipeline is not None and not self.should_stop:
+            if self.consumer.assignment():
+                self.consumer.stop_flow()
+                self.flow_control.suspend()
+                self.flow_control.clear()
             moved = {(tp.topic, tp.partition) for tp in revoked}
             await self.pipeline.fanout.revoked(moved, grace=FANOUT_STOP_GRACE)
         await super()._on_partitions_revoked(revoked)

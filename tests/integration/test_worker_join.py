@@ -1,5 +1,7 @@
 """A worker joining while another splits a large file: the rebalance does not wait for that file (Faust's own
-revocation waits until the event in hand is acked), so other files go on, and the large one is resumed, exact."""
+revocation waits until the event in hand is acked), so other files go on, and the large one is resumed, exact.
+A file queued behind the large one on its partition is not taken up in its place during the rebalance (its ack
+would let Faust commit past the large file, which no worker would then resume: seed 1644, chaos-002039)."""
 
 from __future__ import annotations
 
@@ -50,22 +52,28 @@ async def test_a_worker_joining_mid_file_does_not_hold_other_files_behind_the_la
         ratio = {"STREAMPROC_MAX_GZIP_RATIO": "100000"}  # the ratio cap would refuse the file at once
         d.start_worker("worker-1", **ratio)
         await d.upload(large, _large_gzip())
+        taken = d.objects_partition(large)
         while True:  # until the split is under way
             rows = await d.ledger([large])
             if rows and (rows[0]["resume"] or {}).get("line", 0) > 0:
                 break
             await asyncio.sleep(0.2)
+        behind = next(k for i in range(1000) if d.objects_partition(k := f"pharmacy_claims/behind-{i}.csv") == taken)
+        await d.upload(behind, samples.csv_bytes("pharmacy_claims", 10, 0.0, seed=73, prefix="B"))
+        await asyncio.sleep(4)  # relayed and fetched: it waits in worker-1's buffer behind the large file
         d.start_worker("worker-2", **ratio)  # joins the group: a rebalance revokes worker-1's partitions
-        small = await _key_beside(d, d.objects_partition(large), ("worker-1", "worker-2"))
+        small = await _key_beside(d, taken, ("worker-1", "worker-2"))
         await d.upload(small, samples.csv_bytes("pharmacy_claims", 20, 0.0, seed=72, prefix="K"))
         t0 = time.monotonic()
         (done,) = await d.wait_finished([small], limit=120)
         small_after = time.monotonic() - t0
         (large_then,) = await d.ledger([large])
-        (row,) = await d.wait_finished([large], limit=400)
+        finished = {r["key"]: r for r in await d.wait_finished([large, behind], limit=400)}
+        row, after = finished[large], finished[behind]
         distinct = await d.count("pharmacy_claims")
     assert done["status"] == "COMPLETED"
     assert large_then["status"] == "PROCESSING", f"the small file waited {small_after:.0f} s, until the large one ended"
     assert (row["status"], row["rows_read"], row["rows_valid"]) == ("COMPLETED", ROWS, ROWS)
     assert row["attempts"] >= 2  # let go at the rebalance, resumed from its checkpoint by the partition's owner
-    assert distinct == 2000 + 20
+    assert (after["key"], after["status"], after["rows_loaded"]) == (behind, "COMPLETED", 10)
+    assert distinct == 2000 + 20 + 10
