@@ -20,6 +20,7 @@ from streamproc.ingest.ledger import (
     Claim,
     ClaimLost,
     Fence,
+    Held,
     Reject,
     SplitCounts,
     claim_verdict,
@@ -198,6 +199,32 @@ class LedgerStore:
                     status,
                     counts.dataset,
                     reason,
+                    counts.rows_read,
+                    counts.rows_valid,
+                    counts.rows_rejected,
+                    counts.unknown_columns,
+                    *fence,
+                ),
+            )
+            _held(cur, fence)
+
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None:
+        """End the split HELD: nothing of the file was published but its dead letters; the failed controls kept."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE ingest_files SET status = 'HELD', dataset = coalesce(%s, dataset), error_summary = %s,
+                    controls = %s, content_sha256 = %s,
+                    rows_read = %s, rows_valid = %s, rows_rejected = %s, unknown_columns = %s,
+                    split_done = true, finished_at = now(), updated_at = now(),
+                    claimed_by = NULL, heartbeat_at = NULL, resume = NULL
+                WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
+                """,
+                (
+                    counts.dataset,
+                    held.reason,
+                    Jsonb(list(held.findings)),
+                    held.sha256,
                     counts.rows_read,
                     counts.rows_valid,
                     counts.rows_rejected,

@@ -21,7 +21,7 @@ from streamproc.cli.params import S3_URL
 from streamproc.cli.status import ledger
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry
-from streamproc.ingest.ledger import FINAL
+from streamproc.ingest.ledger import FINAL, HELD
 from streamproc.kafka.producer import Producer
 from streamproc.shared.delivery import NotDelivered
 from streamproc.worker.settings import WorkerSettings
@@ -66,6 +66,12 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
             which = f"version {version} of " if version else ""
             msg = f"the ledger has no {which}s3://{bucket}/{key}: nothing to reprocess (upload it instead)"
             raise NotFound(msg)
+        if row["status"] == HELD:
+            msg = (
+                f"{views.s3_url(row)} is HELD: it failed a control and awaits a decision; a reprocess would only "
+                "hold it again (`status` shows the failed controls)"
+            )
+            raise Refused(msg)
         if row["status"] not in FINAL:
             msg = f"{views.s3_url(row)} is {row['status']}, not finished: wait for it (`status` shows it)"
             raise Refused(msg)

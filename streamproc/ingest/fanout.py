@@ -25,7 +25,8 @@ from streamproc.contract.events import (
 )
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.ledger import FAILED, SUPERSEDED, Claim, ClaimLost, Fence, SplitCounts
+from streamproc.ingest.evaluation import FileHeld
+from streamproc.ingest.ledger import FAILED, HELD, SUPERSEDED, Claim, ClaimLost, Fence, Held, SplitCounts
 from streamproc.ingest.ports import FileLedger, ObjectStore, ObjectSuperseded, RecordProducer, TopicSource
 from streamproc.ingest.rejections import FileRejected
 from streamproc.ingest.split import Split
@@ -171,6 +172,10 @@ class FanOut:
         split = Split(self.context, event, claim)
         try:
             parser = await split.run()
+        except FileHeld as held:  # failed a control: its dead letters are out, no row of it is
+            await split.settle()
+            await self._hold(claim.fence, event, split.counts(), held)
+            return
         except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
             await split.settle()
             await self._fail(claim.fence, event, split.counts(), exc)
@@ -189,6 +194,21 @@ class FanOut:
             "s3://%s/%s: split done, %s, dataset %s, %d rows read, %d valid, %d rejected",
             event.bucket, event.key, status, counts.dataset or "-", counts.rows_read, counts.rows_valid,
             counts.rows_rejected,
+        )  # fmt: skip
+
+    async def _hold(self, fence: Fence, event: ObjectEvent, counts: SplitCounts, held: FileHeld) -> None:
+        findings = tuple(
+            {"control": f.control, "action": f.action, "expected": f.expected, "actual": f.actual}
+            for f in held.verdict.findings
+        )
+        record = Held(reason=held.verdict.reason, findings=findings, sha256=held.sha256)
+        ledger = self.context.ledger
+        await self.context.retry(lambda: ledger.hold_file(fence, record, counts), "ledger hold")
+        self.stats.finished(HELD)
+        logger.warning(
+            "s3://%s/%s: HELD (%s), dataset %s, %d rows read, %d rejected; nothing published until a decision",
+            event.bucket, event.key, ", ".join(f.control for f in held.verdict.findings if f.action == "hold"),
+            counts.dataset or "-", counts.rows_read, counts.rows_rejected,
         )  # fmt: skip
 
     async def _fail(self, fence: Fence, event: ObjectEvent, counts: SplitCounts, exc: Exception) -> None:

@@ -16,8 +16,61 @@ COMPLETED: Final = "COMPLETED"
 PARTIAL: Final = "PARTIAL"
 FAILED: Final = "FAILED"
 SUPERSEDED: Final = "SUPERSEDED"  # the key was overwritten before its bytes were read: that version is gone
+HELD: Final = "HELD"  # failed a control (streamproc.datasets.controls): no row published until an operator decides
 FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED)
-STATUSES: Final = (RECEIVED, PROCESSING, *FINAL)  # in the order the stats page, metrics and CLI list them
+STATUSES: Final = (RECEIVED, PROCESSING, HELD, *FINAL)  # in the order the stats page, metrics and CLI list them
+
+
+class StatusDoc(NamedTuple):
+    """One file status as the README's table describes it (`tests/repo` keeps the two equal)."""
+
+    status: str
+    means: str
+    final: bool  # no more work happens on it by itself
+    reprocess: bool  # `python -m streamproc reprocess` applies
+    stalled: bool  # the stall check watches it
+
+
+STATUS_DOCS: Final = (
+    StatusDoc(RECEIVED, "notified; no split has started", final=False, reprocess=False, stalled=True),
+    StatusDoc(PROCESSING, "being split, or its rows are being loaded", final=False, reprocess=False, stalled=True),
+    StatusDoc(
+        HELD,
+        "failed a control its dataset declares: no row published, its dead letters were; the failed controls "
+        "with expected and actual values in `controls`",
+        final=False,
+        reprocess=False,
+        stalled=False,
+    ),
+    StatusDoc(COMPLETED, "every row loaded", final=True, reprocess=True, stalled=False),
+    StatusDoc(
+        PARTIAL, "every row loaded or dead-lettered, some dead-lettered", final=True, reprocess=True, stalled=False
+    ),
+    StatusDoc(
+        FAILED,
+        "the whole file refused (the reason says why); nothing more of it loads",
+        final=True,
+        reprocess=True,
+        stalled=False,
+    ),
+    StatusDoc(
+        SUPERSEDED,
+        "the key was overwritten before this version's bytes were read; the newer version loads the key",
+        final=True,
+        reprocess=False,
+        stalled=False,
+    ),
+)
+
+
+def status_table() -> str:
+    """The README's table of file statuses."""
+    yes = {True: "yes", False: "no"}
+    lines = ["| status | means | final | reprocess | stall check |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {d.status} | {d.means} | {yes[d.final]} | {yes[d.reprocess]} | {yes[d.stalled]} |" for d in STATUS_DOCS
+    ]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +82,16 @@ class SplitCounts:
     rows_valid: int = 0
     rows_rejected: int = 0
     unknown_columns: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Held:
+    """Why a file is HELD, for the ledger: the reason in words, each failed control with what it expected and
+    what the file holds (counts and totals, never a row's value), and the SHA-256 of its content."""
+
+    reason: str
+    findings: tuple[dict[str, str], ...]
+    sha256: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,13 +149,16 @@ def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
     """Why an event for a version in this state is a duplicate to skip; None when it is to be processed.
 
     A finished version, or one whose split is done and whose rows the sinks are still loading, is
-    processed once: another notification for it is recorded and skipped. A split left half-done is
+    processed once: another notification for it is recorded and skipped, as is one for a HELD version (a
+    replay or a duplicate never publishes a held file's rows). A split left half-done is
     taken over once its claim lapses (see LedgerStore.claim). `forced` (the reprocess command) always runs.
     """
     if forced:
         return None
     if status in FINAL:
         return f"already {status}"
+    if status == HELD:
+        return "HELD: it awaits an operator's decision"
     if status == PROCESSING and split_done:
         return "already split; its rows are being loaded"
     return None

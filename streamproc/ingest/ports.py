@@ -7,7 +7,17 @@ from typing import Protocol
 
 from streamproc.contract.events import ObjectEvent
 from streamproc.datasets.model import Dataset
-from streamproc.ingest.ledger import FAILED, Checkpoint, Claim, Fence, LoadBatch, Reject, RowRef, SplitCounts
+from streamproc.ingest.ledger import (
+    FAILED,
+    Checkpoint,
+    Claim,
+    Fence,
+    Held,
+    LoadBatch,
+    Reject,
+    RowRef,
+    SplitCounts,
+)
 from streamproc.shared.delivery import Delivery
 from streamproc.shared.errors import TerminalError
 from streamproc.shared.records import ConsumedRecord, TopicPart
@@ -36,6 +46,7 @@ class FileLedger(Protocol):
     async def record_rejects(self, fence: Fence, rejects: Sequence[Reject]) -> None: ...
     async def finish_split(self, fence: Fence, counts: SplitCounts) -> str: ...
     async def fail_file(self, fence: Fence, reason: str, counts: SplitCounts, status: str = FAILED) -> None: ...
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None: ...
 
 
 class SinkStore(Protocol):

@@ -7,6 +7,11 @@ Emitting once, however the pass is interrupted:
 - a pass resumed from a checkpoint (its worker died) first reads its topics from those offsets, to see what
   landed after the checkpoint: a row is skipped when its line is at or below the last line of this file
   found in the partition its key maps to. So a crash mid-file duplicates no row event.
+
+A file whose dataset declares controls (see streamproc.datasets.controls) is evaluated before anything of it is
+published: the pass writes its records to a spool on the worker's disk (never a topic) while the parser tallies
+the file, the verdict is taken at its end, and only then are the records published from the spool, in the same
+windows and checkpoints as above. A held file publishes no row: `run` raises FileHeld, and the fan-out records it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from collections.abc import Sequence
 
 from streamproc.contract import deadletters
 from streamproc.contract.events import DeadLetter, ObjectEvent, Provenance, event_envelope
+from streamproc.datasets.controls import Verdict
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
+from streamproc.ingest.evaluation import Evaluation, FileHeld
 from streamproc.ingest.frontier import Frontier
 from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Reject, SplitCounts
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
@@ -50,6 +57,9 @@ class Split:
         self.frontier: Frontier | None = None  # what a resumed pass finds already on its topics
         self.in_window = 0
         self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
+        self.evaluation: Evaluation | None = None  # while a file with controls is evaluated
+        self.verdict: Verdict | None = None  # a file with controls, once evaluated
+        self.sha256: str | None = None
         self._heartbeat = asyncio.ensure_future(self._beat())
 
     async def run(self) -> CsvFileParser:
@@ -64,18 +74,64 @@ class Split:
                 async for chunk in self.context.store.chunks(e.bucket, e.key, e.version_id, e.etag):
                     self.context.stats.bytes_read += len(chunk)
                     for step in parser.steps(chunk):  # bounded work between two turns of the event loop
-                        await self._emit(step)
+                        await self._take(step)
                         await asyncio.sleep(0)
-                await self._emit(parser.close())
+                await self._take(parser.close())
             except TransientError as exc:
+                self._drop_evaluation()  # the pass starts over: so does its evaluation
                 # The stream broke: read the object again; lines already emitted are skipped, not sent twice.
                 delay = backoff.next()
                 self.context.stats.stream_retries += 1
                 logger.warning("s3://%s/%s: %s; reading again in %.1fs", self.event.bucket, self.event.key, exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:
+                self._drop_evaluation()
+                raise
+            if self.evaluation is not None:
+                await self._publish_evaluated(self.evaluation, parser)
             await self.settle()
             return parser
+
+    async def _take(self, parsed: list[Parsed]) -> None:
+        """What the parser yielded: published at once, or spooled while a file with controls is evaluated."""
+        if self.evaluation is None and self.parser is not None and self.parser.tally is not None:
+            policy = self.context.policy
+            self.evaluation = Evaluation(policy.spool_dir, policy.spool_bytes)
+        if self.evaluation is None:
+            await self._emit(parsed)
+        else:
+            self.evaluation.add(parsed)
+
+    def _drop_evaluation(self) -> None:
+        if self.evaluation is not None:
+            self.evaluation.close()
+            self.evaluation = None
+
+    async def _publish_evaluated(self, evaluation: Evaluation, parser: CsvFileParser) -> None:
+        """The verdict on the evaluated file: published from the spool if it passes (or only warns); else only its
+        dead letters (masked, the evidence) are, its rejects kept in the ledger, and FileHeld raised. No checkpoint
+        for a held file: a release starts it afresh."""
+        try:
+            self.verdict, self.sha256 = verdict, sha256 = Evaluation.verdict(parser)
+            if not verdict.held:
+                for items in evaluation.records():
+                    await self._emit(items)
+                    await asyncio.sleep(0)
+                return
+            dataset = parser.dataset
+            for rejected in evaluation.rejected():
+                if dataset is None:
+                    break
+                await self._hold()
+                await self.context.letters.write([self._letter(r, dataset) for r in rejected])
+                self._keep_reasons(list(rejected))
+                self.context.stats.dead_letters += len(rejected)
+                self.context.stats.rows_rejected += len(rejected)
+                await self._flush_rejects()
+            raise FileHeld(verdict, sha256)
+        finally:
+            self._drop_evaluation()
 
     def counts(self, parser: CsvFileParser | None = None) -> SplitCounts:
         p = parser or self.parser
@@ -186,11 +242,14 @@ class Split:
         finally:
             for _, _, delivery in pending:
                 delivery.abandon()
+        await self._flush_rejects()
+        if self.checkpoint is not None and pending:
+            await self._save(_advance(self.checkpoint, self.emitted_through, pending))
+
+    async def _flush_rejects(self) -> None:
         rejects, self.rejects = self.rejects, []
         if rejects:
             await self.context.retry(lambda: self.context.ledger.record_rejects(self.fence, rejects), "ledger rejects")
-        if self.checkpoint is not None and pending:
-            await self._save(_advance(self.checkpoint, self.emitted_through, pending))
 
     async def _save(self, checkpoint: Checkpoint) -> None:
         await self.context.retry(lambda: self.context.ledger.checkpoint(self.fence, checkpoint), "checkpoint")

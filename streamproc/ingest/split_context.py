@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from streamproc.datasets.registry import Registry
@@ -63,6 +64,8 @@ class SplitPolicy:
     lease: float = 15.0
     limits: Limits = field(default_factory=Limits)
     faults: Faults = field(default_factory=Faults)
+    spool_dir: Path | None = None  # where files with controls are kept while evaluated (None: the temp dir)
+    spool_bytes: int = 32 << 30  # the most one file's spooled records may take on disk
 
 
 @dataclass(frozen=True, kw_only=True)

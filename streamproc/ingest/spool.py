@@ -22,17 +22,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, NamedTuple
 
+from streamproc.ingest.rejections import OverLimit
+
 ROW: Final = 0  # a row event, for the dataset topic
 LETTER: Final = 1  # a dead letter, for the dead-letter topic
 _HEADER = struct.Struct(">BQII")
 _WRITE_BUFFER = 1 << 20
 
 
-class SpoolFull(Exception):
-    """The file's records passed the spool's byte cap (the split fails the file, naming the cap)."""
+class SpoolFull(OverLimit):
+    """The file's records passed the spool's byte cap: the file fails, the cap named; nothing was published."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the file's records passed the spool cap of {limit} bytes")
+        super().__init__(f"the file's records passed the spool cap of {limit} bytes (STREAMPROC_SPOOL_MAX_BYTES)")
         self.limit = limit
 
 
@@ -72,10 +74,10 @@ class Spool:
         self.size += size
         self.records += 1
 
-    def add_many(self, kind: int, items: list[tuple[int, bytes, bytes]]) -> None:
-        """(line, key, value) records of one kind, in line order; all or none of them (the cap)."""
+    def add_many(self, items: list[tuple[int, int, bytes, bytes]]) -> None:
+        """(kind, line, key, value) records, in line order; all or none of them (the cap)."""
         pack = _HEADER.pack
-        chunk = b"".join(b"%b%b%b" % (pack(kind, line, len(key), len(value)), key, value) for line, key, value in items)
+        chunk = b"".join(b"%b%b%b" % (pack(k, line, len(key), len(value)), key, value) for k, line, key, value in items)
         if self.size + len(chunk) > self.max_bytes:
             raise SpoolFull(self.max_bytes)
         self._file.write(chunk)

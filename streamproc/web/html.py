@@ -26,7 +26,7 @@ th{font-weight:600;color:var(--mute);font-size:12px;text-transform:uppercase;let
 .key{max-width:460px;overflow:hidden;text-overflow:ellipsis}
 .wrap{white-space:normal;max-width:640px;word-break:break-word}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
-.s-COMPLETED{background:var(--ok)}.s-PARTIAL{background:var(--warn)}.s-FAILED{background:var(--bad)}.s-SUPERSEDED{background:var(--warn)}
+.s-COMPLETED{background:var(--ok)}.s-PARTIAL{background:var(--warn)}.s-FAILED{background:var(--bad)}.s-SUPERSEDED{background:var(--warn)}.s-HELD{background:var(--bad)}
 .s-PROCESSING{background:var(--run)}.s-RECEIVED{background:var(--mute)}
 .health{display:flex;gap:10px;flex-wrap:wrap}
 .check{flex:1 1 220px;border-left:5px solid;padding:4px 10px;background:var(--soft);border-radius:4px}

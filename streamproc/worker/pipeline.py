@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from mode import Service
@@ -85,6 +86,8 @@ class Pipeline(Service):
             lease=s.claim_lease,
             limits=s.limits,
             faults=self.faults,
+            spool_dir=Path(s.spool_dir) if s.spool_dir else None,
+            spool_bytes=s.spool_max_bytes,
         )
         return FanOut(
             registry=self.registry,

@@ -53,6 +53,8 @@ class WorkerSettings:
     session_timeout: float = 10.0  # seconds before the group drops a member that stopped heartbeating
     claim_lease: float = 15.0  # seconds a file being split stays claimed by its worker without a heartbeat
     limits: Limits = field(default_factory=Limits)  # what one file may cost (bytes, gzip ratio, rows)
+    spool_dir: str = ""  # where files with controls are kept while evaluated; empty: <tmp>/streamproc-spool
+    spool_max_bytes: int = 32 << 30  # the most one file's spooled records may take there
     # Seconds a sink may keep failing, or an unfinished file go without progress and a live claim, before the
     # health view (and /metrics) says so.
     stall_seconds: float = 300.0
@@ -107,6 +109,8 @@ class WorkerSettings:
                 rows=env_int(src, "STREAMPROC_MAX_ROWS_PER_FILE", Limits.rows, 1, 1 << 40),
                 record_bytes=env_int(src, "STREAMPROC_MAX_RECORD_BYTES", Limits.record_bytes, 1024, 1 << 30),
             ),
+            spool_dir=env_str(src, "STREAMPROC_SPOOL_DIR", cls.spool_dir),
+            spool_max_bytes=env_int(src, "STREAMPROC_SPOOL_MAX_BYTES", cls.spool_max_bytes, 1 << 20, 1 << 50),
             stall_seconds=env_float(src, "STREAMPROC_STALL_SECONDS", cls.stall_seconds, 1.0),
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
             log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),

@@ -12,6 +12,7 @@ from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import (
     COMPLETED,
     FAILED,
+    HELD,
     PARTIAL,
     PROCESSING,
     RECEIVED,
@@ -19,6 +20,7 @@ from streamproc.ingest.ledger import (
     Claim,
     ClaimLost,
     Fence,
+    Held,
     LoadBatch,
     Reject,
     RowRef,
@@ -91,6 +93,7 @@ class FakeLedger:
     beats: int = 0
     released: list[int] = field(default_factory=list)
     finished: list[SplitCounts] = field(default_factory=list)
+    held: list[tuple[Held, SplitCounts]] = field(default_factory=list)
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     epochs: dict[int, int] = field(default_factory=dict)  # file id -> the epoch of its latest claim
@@ -164,6 +167,13 @@ class FakeLedger:
         self._fenced(fence)
         self.failed.append((reason, counts))
         self.ended.append(status)
+
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None:
+        self._call()
+        self._fenced(fence)
+        self.held.append((held, counts))
+        event = self.begun[fence.file_id - 1]
+        self.status[(event.bucket, event.key, event.version)] = (HELD, True)
 
 
 @dataclass(frozen=True)

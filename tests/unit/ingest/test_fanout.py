@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import dataclasses
+import io
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from streamproc.contract.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
 from streamproc.datasets import samples
+from streamproc.datasets.controls import ControlPolicy, Controls, ErrorBudget, Limit, TrailerLayout
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
-from streamproc.ingest.ledger import COMPLETED, PARTIAL, Checkpoint, Fence
+from streamproc.ingest.ledger import COMPLETED, HELD, PARTIAL, Checkpoint, Fence
 from streamproc.ingest.split_context import Position, SplitPolicy
 from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
 
@@ -30,18 +36,26 @@ def event(key: str, bucket: str = "drop") -> ObjectEvent:
 
 
 class World:
-    def __init__(self, *, window: int = 20_000, chunk_size: int = 64, ledger: FakeLedger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        window: int = 20_000,
+        chunk_size: int = 64,
+        ledger: FakeLedger | None = None,
+        registry: Registry = REGISTRY,
+        spool_dir: Path | None = None,
+    ) -> None:
         self.store = FakeStore(chunk_size)
         self.ledger = ledger or FakeLedger()
         self.producer = FakeProducer()
         self.fanout = FanOut(
-            registry=REGISTRY,
+            registry=registry,
             ledger=self.ledger,
             store=self.store,
             producer=self.producer,
             reader=FakeReader(self.producer),
             letters=DeadLetterWriter(self.producer, "dead", backoff_cap=0.001),
-            policy=SplitPolicy(window=window, backoff_cap=0.001, owner="me", lease=1.0),
+            policy=SplitPolicy(window=window, backoff_cap=0.001, owner="me", lease=1.0, spool_dir=spool_dir),
         )
 
     def put(self, key: str, body: bytes) -> ObjectEvent:
@@ -294,3 +308,91 @@ async def test_an_object_event_a_newer_version_wrote_is_held_never_dead_lettered
     await w.fanout.handle(msgspec.json.encode(fields | {"sweep_marker": "x"}), HERE)  # same version, a new field
     assert w.ledger.finished[0].rows_valid == 5
     assert w.letters() == []
+
+
+def _with_controls(controls: Controls) -> Registry:
+    others = [d for d in REGISTRY if d.name != CLAIMS.name]
+    return Registry([*others, dataclasses.replace(CLAIMS, controls=ControlPolicy(default=controls))])
+
+
+def _trailed(rows: int, bad_share: float = 0.0, *, count: int | None = None) -> bytes:
+    body = samples.csv_bytes("pharmacy_claims", rows, bad_share, seed=9)
+    header, *records = csv.reader(io.StringIO(body.decode()))
+    column = header.index("total_paid")
+    total = sum((Decimal(r[column]) for r in records), Decimal(0))
+    return body + f"TRAILER,{rows if count is None else count},{total}\r\n".encode()
+
+
+def _empty(folder: Path) -> bool:
+    return not any(folder.iterdir())
+
+
+BUDGET = Controls(budget=ErrorBudget(share=Limit(0.10, "hold")))
+TRAILER = Controls(trailer=TrailerLayout(sums=("total_paid",)))
+
+
+async def test_a_file_over_its_error_budget_is_held_with_no_row_published_only_its_dead_letters(
+    tmp_path: Path,
+) -> None:
+    w = World(registry=_with_controls(BUDGET), spool_dir=tmp_path)
+    await w.ingest(w.put("pharmacy_claims/bad.csv", samples.csv_bytes("pharmacy_claims", 200, 0.4, seed=3)))
+    ((held, counts),) = w.ledger.held
+    assert w.claim_keys() == []  # nothing on the dataset topic
+    assert len(w.letters()) == counts.rows_rejected > 20  # the evidence
+    assert len(w.ledger.rejects) == counts.rows_rejected
+    assert held.findings[0]["control"].startswith("error budget")
+    assert held.findings[0]["action"] == "hold"
+    assert "expected" in held.reason
+    assert len(held.sha256) == 64
+    assert w.ledger.finished == []
+    assert w.fanout.stats.by_status == {HELD: 1}
+    assert _empty(tmp_path)  # the spool is gone
+
+
+async def test_a_held_file_notified_again_publishes_nothing_more(tmp_path: Path) -> None:
+    w = World(registry=_with_controls(BUDGET), spool_dir=tmp_path)
+    ev = w.put("pharmacy_claims/bad.csv", samples.csv_bytes("pharmacy_claims", 100, 0.5, seed=3))
+    await w.ingest(ev)
+    published = len(w.producer.records("dead"))
+    await w.ingest(ev)  # a duplicate notification, or a replay of the objects topic
+    assert len(w.producer.records("dead")) == published
+    assert w.claim_keys() == []
+    assert w.ledger.duplicates == 1
+
+
+async def test_a_file_within_its_budget_is_published_from_the_spool_exactly_as_without_controls(
+    tmp_path: Path,
+) -> None:
+    body = samples.csv_bytes("pharmacy_claims", 300, 0.05, seed=5)
+    plain, checked = World(), World(registry=_with_controls(BUDGET), spool_dir=tmp_path)
+    await plain.ingest(plain.put("pharmacy_claims/a.csv", body))
+    await checked.ingest(checked.put("pharmacy_claims/a.csv", body))
+    assert checked.producer.records(CLAIMS.topic) == plain.producer.records(CLAIMS.topic)
+    assert [x.line for x in checked.letters()] == [x.line for x in plain.letters()]
+    assert checked.ledger.finished == plain.ledger.finished
+    assert checked.ledger.held == []
+    assert _empty(tmp_path)
+
+
+async def test_a_trailer_that_reconciles_is_not_a_row_and_the_file_loads(tmp_path: Path) -> None:
+    w = World(registry=_with_controls(TRAILER), spool_dir=tmp_path)
+    await w.ingest(w.put("pharmacy_claims/t.csv", _trailed(80)))
+    (counts,) = w.ledger.finished
+    assert (counts.rows_read, counts.rows_rejected) == (80, 0)
+    assert len(w.claim_keys()) == 80
+    assert w.letters() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "control"),
+    [
+        (samples.csv_bytes("pharmacy_claims", 30, 0.0, seed=9), "trailer"),  # cut off: no trailer
+        (_trailed(30, count=31), "row count"),
+    ],
+)
+async def test_a_file_whose_trailer_is_missing_or_disagrees_is_held(tmp_path: Path, body: bytes, control: str) -> None:
+    w = World(registry=_with_controls(TRAILER), spool_dir=tmp_path)
+    await w.ingest(w.put("pharmacy_claims/t.csv", body))
+    ((held, _),) = w.ledger.held
+    assert control in held.findings[0]["control"]
+    assert w.claim_keys() == []

@@ -11,7 +11,7 @@ from streamproc.ingest.spool import LETTER, ROW, Spool, SpoolDamaged, Spooled, S
 
 def test_records_come_back_in_the_order_added_and_in_batches_of_the_size_asked(tmp_path: Path) -> None:
     with Spool(tmp_path, max_bytes=1 << 20) as spool:
-        spool.add_many(ROW, [(2, b"k2", b'{"a":1}'), (3, b"", b"")])
+        spool.add_many([(ROW, 2, b"k2", b'{"a":1}'), (ROW, 3, b"", b"")])
         spool.add(LETTER, 4, b"k4", b"letter")
         spool.add(ROW, 5, b"k5", b"\x00\xff" * 100)
         batches = list(spool.batches(3))
@@ -54,7 +54,7 @@ def test_closing_removes_the_file_even_when_the_pass_failed(tmp_path: Path) -> N
 
 def test_a_batch_that_would_pass_the_cap_adds_none_of_its_records(tmp_path: Path) -> None:
     with Spool(tmp_path, max_bytes=100) as spool:
-        spool.add_many(ROW, [(1, b"k", b"v")])
+        spool.add_many([(ROW, 1, b"k", b"v")])
         with pytest.raises(SpoolFull):
-            spool.add_many(ROW, [(2, b"k", b"v"), (3, b"k", b"x" * 80)])
+            spool.add_many([(ROW, 2, b"k", b"v"), (LETTER, 3, b"k", b"x" * 80)])
         assert [r.line for batch in spool.batches(5) for r in batch] == [1]
