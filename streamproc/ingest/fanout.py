@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import TypeVar
 
@@ -197,10 +198,7 @@ class FanOut:
         )  # fmt: skip
 
     async def _hold(self, fence: Fence, event: ObjectEvent, counts: SplitCounts, held: FileHeld) -> None:
-        findings = tuple(
-            {"control": f.control, "action": f.action, "expected": f.expected, "actual": f.actual}
-            for f in held.verdict.findings
-        )
+        findings = tuple(dataclasses.asdict(f) for f in held.verdict.findings)
         record = Held(reason=held.verdict.reason, findings=findings, sha256=held.sha256)
         ledger = self.context.ledger
         await self.context.retry(lambda: ledger.hold_file(fence, record, counts), "ledger hold")

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 from streamproc.contract import deadletters
 from streamproc.contract.events import DeadLetter, ObjectEvent, Provenance, event_envelope
-from streamproc.datasets.controls import Verdict
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.evaluation import Evaluation, FileHeld
@@ -58,8 +57,6 @@ class Split:
         self.in_window = 0
         self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
         self.evaluation: Evaluation | None = None  # while a file with controls is evaluated
-        self.verdict: Verdict | None = None  # a file with controls, once evaluated
-        self.sha256: str | None = None
         self._heartbeat = asyncio.ensure_future(self._beat())
 
     async def run(self) -> CsvFileParser:
@@ -113,7 +110,7 @@ class Split:
         dead letters (masked, the evidence) are, its rejects kept in the ledger, and FileHeld raised. No checkpoint
         for a held file: a release starts it afresh."""
         try:
-            self.verdict, self.sha256 = verdict, sha256 = Evaluation.verdict(parser)
+            verdict, sha256 = Evaluation.verdict(parser)
             if not verdict.held:
                 for items in evaluation.records():
                     await self._emit(items)

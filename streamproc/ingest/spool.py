@@ -65,14 +65,7 @@ class Spool:
         self.records = 0
 
     def add(self, kind: int, line: int, key: bytes, value: bytes) -> None:
-        size = _HEADER.size + len(key) + len(value)
-        if self.size + size > self.max_bytes:
-            raise SpoolFull(self.max_bytes)
-        self._file.write(_HEADER.pack(kind, line, len(key), len(value)))
-        self._file.write(key)
-        self._file.write(value)
-        self.size += size
-        self.records += 1
+        self.add_many([(kind, line, key, value)])
 
     def add_many(self, items: list[tuple[int, int, bytes, bytes]]) -> None:
         """(kind, line, key, value) records, in line order; all or none of them (the cap)."""
