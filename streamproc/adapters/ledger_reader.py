@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from streamproc.adapters.postgres import Database, translated
+from streamproc.ingest.ledger import WATCHED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,15 @@ class FileFilter:
     key: str | None = None
     limit: int = 50
     offset: int = 0
+    oldest_first: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decided:
+    """What waits for an operator and what operators decided (the metrics' view)."""
+
+    oldest_held: float | None = None  # seconds since the oldest HELD file was held
+    by_action: dict[str, int] = field(default_factory=dict)  # "release" / "decline" -> files so decided
 
 
 # Every column of a ledger row, plus whether it reconciles and how long it took; the WHERE part is filled in.
@@ -29,9 +39,13 @@ _FILES = sql.SQL("""SELECT
     id, bucket, key, version, dataset, status, size, etag, event_time, rows_read, rows_valid, rows_rejected,
     rows_loaded, rows_sink_rejected, rows_dead_lettered, unknown_columns, split_done, error_summary,
     attempts, duplicate_events, last_duplicate_at, received_at, started_at, finished_at, updated_at,
+    controls, decision, content_sha256,
     (rows_read = rows_loaded + rows_dead_lettered) AS reconciled,
     extract(epoch FROM (coalesce(finished_at, now()) - coalesce(started_at, received_at))) AS duration_seconds
 FROM ingest_files WHERE {}""")
+
+
+_ORDER = {False: sql.SQL("ORDER BY received_at DESC, id DESC"), True: sql.SQL("ORDER BY received_at, id")}
 
 
 class LedgerReader:
@@ -58,15 +72,20 @@ class LedgerReader:
         await self._rows("SELECT 1 AS ok", {})
 
     async def files(self, where: FileFilter) -> list[dict[str, Any]]:
-        """Ledger rows, newest first, with `reconciled` and `duration_seconds`."""
+        """Ledger rows, newest first (or oldest), with `reconciled` and `duration_seconds`."""
         return await self._rows(
             _FILES.format(
-                sql.SQL(
-                    "(%(status)s::text IS NULL OR status = %(status)s) "
-                    "AND (%(dataset)s::text IS NULL OR dataset = %(dataset)s) "
-                    "AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s) "
-                    "AND (%(key)s::text IS NULL OR key = %(key)s) "
-                    "ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"
+                sql.SQL(" ").join(
+                    [
+                        sql.SQL(
+                            "(%(status)s::text IS NULL OR status = %(status)s) "
+                            "AND (%(dataset)s::text IS NULL OR dataset = %(dataset)s) "
+                            "AND (%(bucket)s::text IS NULL OR bucket = %(bucket)s) "
+                            "AND (%(key)s::text IS NULL OR key = %(key)s)"
+                        ),
+                        _ORDER[where.oldest_first],
+                        sql.SQL("LIMIT %(limit)s OFFSET %(offset)s"),
+                    ]
                 )
             ),
             {
@@ -106,12 +125,24 @@ class LedgerReader:
         seconds, and no ledger change (a split's checkpoint, a sink's counts) for `quiet` seconds."""
         return await self._rows(
             "SELECT id, bucket, key, status, updated_at FROM ingest_files "
-            "WHERE status IN ('RECEIVED', 'PROCESSING') "
+            "WHERE status = ANY(%(watched)s) "
             "AND updated_at < now() - make_interval(secs => %(quiet)s) "
             "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => %(quiet)s)) "
             "ORDER BY updated_at LIMIT %(limit)s",
-            {"quiet": quiet, "limit": limit},
+            {"quiet": quiet, "limit": limit, "watched": list(WATCHED)},
         )
+
+    async def decisions(self) -> Decided:
+        """The age of the oldest HELD file (None: none is) and how many decisions the ledger keeps, per action."""
+        rows = await self._rows(
+            "SELECT 'held' AS what, extract(epoch FROM now() - min(finished_at)) AS n FROM ingest_files "
+            "WHERE status = 'HELD' UNION ALL SELECT decision->>'action', count(*) FROM ingest_files "
+            "WHERE decision IS NOT NULL GROUP BY 1",
+            {},
+        )
+        oldest = next((r["n"] for r in rows if r["what"] == "held"), None)
+        by_action = {str(r["what"]): int(r["n"]) for r in rows if r["what"] != "held"}
+        return Decided(oldest_held=None if oldest is None else float(oldest), by_action=by_action)
 
     async def status_counts(self) -> dict[str, int]:
         """How many file versions are in each status."""

@@ -21,7 +21,9 @@ from streamproc.ingest.ledger import (
     ClaimLost,
     Fence,
     Held,
+    Judgement,
     Reject,
+    SenderHold,
     SplitCounts,
     claim_verdict,
 )
@@ -41,8 +43,22 @@ VALUES (%s, %s, %s, 'RECEIVED', %s, %s, %s) ON CONFLICT (bucket, key, version) D
 """
 _LOCK_FILE = """
 SELECT id, status, split_done, attempts, claimed_by,
-       coalesce(heartbeat_at > now() - make_interval(secs => %s), false) AS live, resume
+       coalesce(heartbeat_at > now() - make_interval(secs => %s), false) AS live, resume,
+       CASE WHEN judged_at IS NOT NULL THEN content_sha256 END AS judged,
+       coalesce(decision->>'action' = 'release' AND status IN ('RELEASING', 'PROCESSING'), false) AS letters_out
 FROM ingest_files WHERE bucket = %s AND key = %s AND version = %s FOR UPDATE
+"""
+_SENDER_HOLDS = """
+SELECT id, prefix, dataset, reason, held_by, held_at FROM ingest_sender_holds
+WHERE lifted_at IS NULL AND (prefix IS NULL OR starts_with(%s, prefix)) ORDER BY id
+"""
+# A file loaded before with the same content, for the duplicate check (under a lock on that content, so two workers
+# judging two copies at once see each other); a failed, superseded, declined or held one does not count.
+_SAME_CONTENT = """
+SELECT bucket, key FROM ingest_files
+WHERE dataset = %s AND content_sha256 = %s AND id <> %s AND judged_at IS NOT NULL
+  AND status NOT IN ('FAILED', 'SUPERSEDED', 'DECLINED', 'HELD')
+ORDER BY judged_at, id LIMIT 1
 """
 _DUPLICATE = "UPDATE ingest_files SET duplicate_events = duplicate_events + 1, last_duplicate_at = now() WHERE id = %s"
 _TAKE = """
@@ -91,7 +107,7 @@ class LedgerStore:
                 _NEW_FILE, (event.bucket, event.key, event.version, event.size, event.etag, event.event_time)
             )
             row = await one(await conn.execute(_LOCK_FILE, (lease, event.bucket, event.key, event.version)))
-            file_id, status, split_done, attempts, holder, live, resume = row
+            file_id, status, split_done, attempts, holder, live, resume, judged, letters_out = row
             skipped = claim_verdict(status, split_done, forced=event.forced)
             if skipped is not None:
                 await conn.execute(_DUPLICATE, (file_id,))
@@ -112,34 +128,45 @@ class LedgerStore:
                 ),
             )
             (epoch,) = await one(taken)
-        return Claim(file_id=file_id, attempt=attempts + 1, resume=checkpoint, epoch=epoch)
+            holds = () if judged else await _sender_holds(conn, event.key)
+        return Claim(
+            file_id=file_id, attempt=attempts + 1, resume=checkpoint, epoch=epoch, judged=judged,
+            letters_out=letters_out, holds=holds,
+        )  # fmt: skip
+
+    async def judge(self, fence: Fence, verdict: Judgement) -> str | None:
+        """The verdict on a file's content, taken before anything of it is published: with `duplicates`, the file
+        loaded before with this content (s3://bucket/key), if any; else, if it `passes`, its hash and warnings are
+        recorded as judged (a later pass of this version publishes without a new verdict; a copy is a duplicate)."""
+        dataset, sha256 = verdict.dataset, verdict.sha256
+        async with self.db.transaction() as conn:
+            if verdict.duplicates:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{dataset}:{sha256}",))
+                same = await (await conn.execute(_SAME_CONTENT, (dataset, sha256, fence.file_id))).fetchone()
+                if same is not None:
+                    return f"s3://{same[0]}/{same[1]}"
+            if verdict.passes:
+                cur = await conn.execute(
+                    "UPDATE ingest_files SET content_sha256 = %s, judged_at = now(), controls = %s "
+                    "WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done",
+                    (sha256, Jsonb(list(verdict.warnings)) if verdict.warnings else None, *fence),
+                )
+                _held(cur, fence)
+        return None
 
     async def checkpoint(self, fence: Fence, at: Checkpoint) -> None:
         """Record how far the split got (and that its worker lives), while the fence's claim holds."""
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                _CHECKPOINT,
-                (Jsonb(msgspec.to_builtins(at)), *fence),
-            )
-            _held(cur, fence)
+            _held(await conn.execute(_CHECKPOINT, (Jsonb(msgspec.to_builtins(at)), *fence)), fence)
 
     async def heartbeat(self, fence: Fence) -> None:
         async with self.db.transaction() as conn:
-            _held(
-                await conn.execute(
-                    _HEARTBEAT,
-                    (*fence,),
-                ),
-                fence,
-            )
+            _held(await conn.execute(_HEARTBEAT, (*fence,)), fence)
 
     async def release(self, fence: Fence) -> None:
         """Give the claim up (a clean stop mid-file): the next worker to get the event resumes at once."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                _RELEASE,
-                (*fence,),
-            )
+            await conn.execute(_RELEASE, (*fence,))
 
     async def record_rejects(self, fence: Fence, rejects: Sequence[Reject]) -> None:
         """Keep why rows were dead-lettered (line, stage, rules; never values); a line is kept once."""
@@ -147,13 +174,7 @@ class LedgerStore:
             return
         file_id = fence.file_id
         async with self.db.transaction() as conn, conn.cursor() as cur:
-            _held(
-                await cur.execute(
-                    _HOLDS,
-                    (*fence,),
-                ),
-                fence,
-            )
+            _held(await cur.execute(_HOLDS, (*fence,)), fence)
             await cur.executemany(
                 "INSERT INTO ingest_file_rejects (file_id, line, stage, error_class, errors) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -214,7 +235,7 @@ class LedgerStore:
             cur = await conn.execute(
                 """
                 UPDATE ingest_files SET status = 'HELD', dataset = coalesce(%s, dataset), error_summary = %s,
-                    controls = %s, content_sha256 = %s,
+                    controls = %s, content_sha256 = %s, decision = NULL, judged_at = NULL,
                     rows_read = %s, rows_valid = %s, rows_rejected = %s, unknown_columns = %s,
                     split_done = true, finished_at = now(), updated_at = now(),
                     claimed_by = NULL, heartbeat_at = NULL, resume = NULL
@@ -246,6 +267,11 @@ class LedgerStore:
             return await cur.fetchall()
 
     # -- sinks -----------------------------------------------------------------------------
+
+
+async def _sender_holds(conn: psycopg.AsyncConnection[Any], key: str) -> tuple[SenderHold, ...]:
+    rows = await (await conn.execute(_SENDER_HOLDS, (key,))).fetchall()
+    return tuple(SenderHold(hold_id=i, prefix=p, dataset=d, reason=r, by=b, at=a) for i, p, d, r, b, a in rows)
 
 
 def _held(cur: psycopg.AsyncCursor[Any], fence: Fence) -> None:

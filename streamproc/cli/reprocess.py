@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
+import msgspec
 from faust.cli import argument, option
 
 from streamproc.adapters.drop_zone import DropZone
@@ -21,12 +22,13 @@ from streamproc.cli.params import S3_URL
 from streamproc.cli.status import ledger
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry
-from streamproc.ingest.ledger import FINAL, HELD
+from streamproc.ingest.ledger import DECLINED, FINAL, HELD, RELEASING
 from streamproc.kafka.producer import Producer
 from streamproc.shared.delivery import NotDelivered
 from streamproc.worker.settings import WorkerSettings
 
 EVENT_NAME = "ObjectCreated:Reprocess"
+RELEASE_EVENT_NAME = "ObjectCreated:Release"
 
 
 def forced_event(row: Mapping[str, Any]) -> ObjectEvent:
@@ -44,6 +46,12 @@ def forced_event(row: Mapping[str, Any]) -> ObjectEvent:
     )
 
 
+def release_event(row: Mapping[str, Any]) -> ObjectEvent:
+    """The object event of a released ledger row: as a reprocess builds it, but not forced, so that a worker that
+    dies mid-release is resumed from its checkpoint by the next owner of the event."""
+    return msgspec.structs.replace(forced_event(row), event_name=RELEASE_EVENT_NAME, forced=False)
+
+
 def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:
     del registry  # any file of the ledger, whatever its dataset
 
@@ -57,7 +65,9 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
 
         Re-emits its object event (key bucket/key) marked forced, keeping the original event time, size,
         ETag and version id. The worker runs it as a new attempt; rows are upserted by provenance, so an
-        unchanged file changes no row. Refused (exit 1) unless the version is finished and S3 still holds it.
+        unchanged file changes no row. Refused (exit 1) unless the version is finished (not DECLINED) and S3
+        still holds it. A RELEASING version (its release command died before Kafka took its event) gets its
+        release event again instead.
         """
         bucket, key = file
         async with ledger(settings) as reader:
@@ -72,21 +82,24 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
                 "hold it again (`status` shows the failed controls)"
             )
             raise Refused(msg)
-        if row["status"] not in FINAL:
-            msg = f"{views.s3_url(row)} is {row['status']}, not finished: wait for it (`status` shows it)"
+        if row["status"] not in (*FINAL, RELEASING) or row["status"] == DECLINED:
+            why = "declined: nothing of it is published" if row["status"] == DECLINED else "not finished: wait for it"
+            msg = f"{views.s3_url(row)} is {row['status']}, {why} (`status` shows it)"
             raise Refused(msg)
-        event = forced_event(row)
-        await _check_still_in_s3(settings, event)
-        partition, offset = await _emit(settings, event)
+        # A release whose event never reached Kafka (the release command died): its release event again.
+        event = release_event(row) if row["status"] == RELEASING else forced_event(row)
+        await check_still_in_s3(settings, event)
+        partition, offset = await emit(settings, event)
         self.out(
             f"re-emitted {views.s3_url(row)} version {row['version']} ({row['status']} after attempt "
-            f"{row['attempts']}) to {settings.topics.objects} [partition {partition}, offset {offset}], forced"
+            f"{row['attempts']}) to {settings.topics.objects} [partition {partition}, offset {offset}]"
+            + (", forced" if event.forced else ", its release")
         )
         self.out(f"the worker runs it as attempt {row['attempts'] + 1}; follow it: python -m streamproc status "
                  f"{views.s3_url(row)}")  # fmt: skip
 
 
-async def _check_still_in_s3(settings: WorkerSettings, event: ObjectEvent) -> None:
+async def check_still_in_s3(settings: WorkerSettings, event: ObjectEvent) -> None:
     """Refuse if S3 no longer holds these bytes: the worker would read whatever the key holds now."""
     async with DropZone(settings.aws, event.bucket) as zone:
         head = await zone.head(event.key, event.version_id)
@@ -102,7 +115,7 @@ async def _check_still_in_s3(settings: WorkerSettings, event: ObjectEvent) -> No
         raise Refused(msg)
 
 
-async def _emit(settings: WorkerSettings, event: ObjectEvent) -> tuple[int | None, int | None]:
+async def emit(settings: WorkerSettings, event: ObjectEvent) -> tuple[int | None, int | None]:
     """Produce the event and wait for Kafka's acknowledgement; its partition and offset."""
     producer = Producer(settings.kafka, ack_timeout=30.0)
     await producer.start()

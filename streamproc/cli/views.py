@@ -119,10 +119,21 @@ def file_report(row: Mapping[str, Any], versions: int) -> list[str]:
         ("finished", f"{when(row['finished_at'])} (took {seconds(row['duration_seconds'])})"),
         ("error", row["error_summary"] or "-"),
     ]
+    facts += [("control", control_line(c)) for c in row.get("controls") or ()]
+    if row.get("content_sha256"):
+        facts.append(("sha-256", row["content_sha256"]))
+    if decision := row.get("decision"):
+        by = f"{decision['action']}d by {decision['by']} at {decision['at']}"
+        facts.append(("decision", f"{by}: {decision['reason']}"))
     if versions > 1:
         facts.append(("versions", f"{versions} in the ledger; --version V shows another"))
     width = max(len(name) for name, _ in facts)
     return [s3_url(row), *(f"  {name.ljust(width)}  {value}" for name, value in facts)]
+
+
+def control_line(finding: Mapping[str, str]) -> str:
+    """One control a file failed (or warned on): which, what it expected, what the file holds."""
+    return f"{finding['control']} [{finding['action']}]: expected {finding['expected']}, found {finding['actual']}"
 
 
 def reject_lines(rejects: Sequence[Mapping[str, Any]]) -> list[str]:

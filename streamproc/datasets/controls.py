@@ -175,10 +175,13 @@ def evaluate(
     for totals in declared:
         findings.extend(_totals(totals, facts))
     if controls.duplicates and duplicate_of is not None:
-        findings.append(
-            Finding("duplicate file", "hold", "content not loaded before", f"same content as {duplicate_of}")
-        )
+        findings.append(duplicate(duplicate_of))
     return Verdict(tuple(findings))
+
+
+def duplicate(first: str) -> Finding:
+    """The finding of a file whose decompressed content equals that of `first`, loaded before."""
+    return Finding("duplicate file", "hold", "content not loaded before", f"same content as {first}")
 
 
 def _budget(budget: ErrorBudget | None, facts: FileFacts) -> list[Finding]:

@@ -7,19 +7,22 @@ HELD with only its dead letters published.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import msgspec
 
-from streamproc.datasets.controls import Verdict, evaluate
+from streamproc.datasets.controls import Finding, Verdict, duplicate, evaluate
+from streamproc.ingest.ledger import Claim, Judgement, SenderHold
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.spool import LETTER, ROW, Spool
 
 SPOOL_BATCH = 5_000  # records read back from the spool per step of the publishing pass
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(RejectedRow)
+Judge = Callable[[Judgement], Awaitable[str | None]]  # the ledger's judge under a split's fence
 
 
 class FileHeld(Exception):
@@ -29,6 +32,11 @@ class FileHeld(Exception):
         super().__init__(verdict.reason)
         self.verdict = verdict
         self.sha256 = sha256
+
+
+def held(hold: SenderHold) -> Finding:
+    """The finding of a file whose sender (or dataset) an operator holds."""
+    return Finding("sender hold", "hold", "no hold in force", f"{hold.what} held by {hold.by}: {hold.reason}")
 
 
 class Evaluation:
@@ -57,10 +65,39 @@ class Evaluation:
         found = evaluate(tally.controls, facts, [tally.trailer] if tally.trailer is not None else [])
         return Verdict((*tally.findings(), *found.findings)), tally.sha256
 
-    def records(self) -> Iterator[list[Parsed]]:
-        """Every record, in line order, SPOOL_BATCH at a time."""
+    @staticmethod
+    async def judged(parser: CsvFileParser, claim: Claim, key: str, ledger: Judge) -> tuple[Verdict, str]:
+        """The file's verdict, taken once per version before anything of it is published: a version judged before
+        (passed, or released) passes again if its content hashes the same. Otherwise its controls, the sender holds
+        that cover it and, if its dataset says so, a file loaded before with the same content; the ledger records
+        the hash of a file that passes (`ledger`: FileLedger.judge under the split's fence)."""
+        verdict, sha256 = Evaluation.verdict(parser)
+        if claim.judged is not None:
+            if sha256 == claim.judged:
+                return Verdict(), sha256
+            changed = Finding("content", "hold", f"SHA-256 {claim.judged}, as judged before", f"SHA-256 {sha256}")
+            return Verdict((changed,)), sha256
+        dataset, controls = parser.dataset, parser.tally.controls if parser.tally else None
+        if dataset is None or controls is None:
+            msg = "a file is judged once its header is read"
+            raise RuntimeError(msg)
+        holds = [h for h in claim.holds if h.covers(key, dataset.name)]
+        found = (*verdict.findings, *(held(h) for h in holds))
+        warnings = tuple(dataclasses.asdict(f) for f in found if f.action == "warn")
+        passes = not Verdict(found).held
+        judgement = Judgement(
+            dataset=dataset.name, sha256=sha256, duplicates=controls.duplicates, passes=passes, warnings=warnings
+        )
+        first = await ledger(judgement)
+        return Verdict((*found, duplicate(first)) if first is not None else found), sha256
+
+    def records(self, *, rows_only: bool = False) -> Iterator[list[Parsed]]:
+        """Every record (or only the valid rows), in line order, SPOOL_BATCH at a time."""
         for batch in self.spool.batches(SPOOL_BATCH):
-            yield [ValidRow(r.line, r.key, r.value) if r.kind == ROW else _DECODER.decode(r.value) for r in batch]
+            if rows_only:
+                yield [ValidRow(r.line, r.key, r.value) for r in batch if r.kind == ROW]
+            else:
+                yield [ValidRow(r.line, r.key, r.value) if r.kind == ROW else _DECODER.decode(r.value) for r in batch]
 
     def rejected(self) -> Iterator[list[RejectedRow]]:
         """The rejected rows only, in line order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, NamedTuple
 
 import msgspec
@@ -17,8 +18,10 @@ PARTIAL: Final = "PARTIAL"
 FAILED: Final = "FAILED"
 SUPERSEDED: Final = "SUPERSEDED"  # the key was overwritten before its bytes were read: that version is gone
 HELD: Final = "HELD"  # failed a control (streamproc.datasets.controls): no row published until an operator decides
-FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED)
-STATUSES: Final = (RECEIVED, PROCESSING, HELD, *FINAL)  # in the order the stats page, metrics and CLI list them
+RELEASING: Final = "RELEASING"  # an operator released the HELD file; its worker has yet to take it up
+DECLINED: Final = "DECLINED"  # an operator declined the HELD file: none of its rows is ever published
+FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED, DECLINED)
+STATUSES: Final = (RECEIVED, PROCESSING, HELD, RELEASING, *FINAL)  # in the order the stats page, metrics, CLI list them
 
 
 class StatusDoc(NamedTuple):
@@ -29,6 +32,7 @@ class StatusDoc(NamedTuple):
     final: bool  # no more work happens on it by itself
     reprocess: bool  # `python -m streamproc reprocess` applies
     stalled: bool  # the stall check watches it
+    decide: bool = False  # `release` and `decline` apply
 
 
 STATUS_DOCS: Final = (
@@ -36,11 +40,20 @@ STATUS_DOCS: Final = (
     StatusDoc(PROCESSING, "being split, or its rows are being loaded", final=False, reprocess=False, stalled=True),
     StatusDoc(
         HELD,
-        "failed a control its dataset declares: no row published, its dead letters were; the failed controls "
-        "with expected and actual values in `controls`",
+        "failed a control its dataset declares, or its sender is held: no row published, its dead letters were; "
+        "the failed controls with expected and actual values in `controls`",
         final=False,
         reprocess=False,
         stalled=False,
+        decide=True,
+    ),
+    StatusDoc(
+        RELEASING,
+        "released by an operator (the decision in `decision`); its worker publishes it and it ends COMPLETED or "
+        "PARTIAL; `reprocess` re-emits its event if the release command could not",
+        final=False,
+        reprocess=True,
+        stalled=True,
     ),
     StatusDoc(COMPLETED, "every row loaded", final=True, reprocess=True, stalled=False),
     StatusDoc(
@@ -60,15 +73,24 @@ STATUS_DOCS: Final = (
         reprocess=False,
         stalled=False,
     ),
+    StatusDoc(
+        DECLINED,
+        "declined by an operator while HELD (the decision in `decision`): none of its rows is published",
+        final=True,
+        reprocess=False,
+        stalled=False,
+    ),
 )
+WATCHED: Final = tuple(d.status for d in STATUS_DOCS if d.stalled)  # what the stall check looks at
 
 
 def status_table() -> str:
     """The README's table of file statuses."""
     yes = {True: "yes", False: "no"}
-    lines = ["| status | means | final | reprocess | stall check |", "|---|---|---|---|---|"]
+    lines = ["| status | means | final | reprocess | release, decline | stall check |", "|---|---|---|---|---|---|"]
     lines += [
-        f"| {d.status} | {d.means} | {yes[d.final]} | {yes[d.reprocess]} | {yes[d.stalled]} |" for d in STATUS_DOCS
+        f"| {d.status} | {d.means} | {yes[d.final]} | {yes[d.reprocess]} | {yes[d.decide]} | {yes[d.stalled]} |"
+        for d in STATUS_DOCS
     ]
     return "\n".join(lines)
 
@@ -92,6 +114,18 @@ class Held:
     reason: str
     findings: tuple[dict[str, str], ...]
     sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judgement:
+    """A file's content as its verdict found it, for the ledger (`FileLedger.judge`): its dataset and SHA-256,
+    whether to look for a file loaded before with the same content, whether it passes, and its warnings."""
+
+    dataset: str
+    sha256: str
+    duplicates: bool
+    passes: bool
+    warnings: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,10 +173,37 @@ class Claim:
     wait: float = 0.0  # seconds to wait before asking again (another worker holds a live claim)
     resume: Checkpoint | None = None
     epoch: int = 0  # the fencing epoch this claim holds (see Fence)
+    # The SHA-256 this version's content had when it passed its verdict or was released: it is published without
+    # another verdict once its content hashes the same (a verdict is taken once per version, before anything of
+    # it is published, so a resumed or reprocessed pass is never held half-published).
+    judged: str | None = None
+    letters_out: bool = False  # its dead letters went out when it was held: a release publishes its rows only
+    holds: tuple[SenderHold, ...] = ()  # the sender holds in force that match the key (see `SenderHold.covers`)
 
     @property
     def fence(self) -> Fence:
         return Fence(self.file_id, self.epoch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SenderHold:
+    """An operator's hold on every new file of a sender (a key prefix) or of a dataset, until it is lifted."""
+
+    hold_id: int
+    prefix: str | None
+    dataset: str | None
+    reason: str
+    by: str
+    at: datetime
+
+    def covers(self, key: str, dataset: str | None) -> bool:
+        by_prefix = self.prefix is None or key.startswith(self.prefix)
+        return by_prefix and (self.dataset is None or self.dataset == dataset)
+
+    @property
+    def what(self) -> str:
+        parts = [f"prefix {self.prefix}" if self.prefix else "", f"dataset {self.dataset}" if self.dataset else ""]
+        return " and ".join(p for p in parts if p)
 
 
 def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
@@ -150,7 +211,7 @@ def claim_verdict(status: str, split_done: bool, *, forced: bool) -> str | None:
 
     A finished version, or one whose split is done and whose rows the sinks are still loading, is
     processed once: another notification for it is recorded and skipped, as is one for a HELD version (a
-    replay or a duplicate never publishes a held file's rows). A split left half-done is
+    replay or a duplicate never publishes a held file's rows); a RELEASING one is taken up. A split left half-done is
     taken over once its claim lapses (see LedgerStore.claim). `forced` (the reprocess command) always runs.
     """
     if forced:

@@ -37,7 +37,10 @@ def _need_more() -> str:
 class CsvFileParser:
     """One object's bytes in, parsed rows out. Feed chunks in order, then close; refused.FileRejected ends the file."""
 
-    def __init__(self, registry: Registry, key: str, gzip: bool, *, limits: refused.Limits | None = None) -> None:
+    def __init__(
+        self, registry: Registry, key: str, gzip: bool, *, limits: refused.Limits | None = None, evaluate: bool = False
+    ) -> None:
+        """`evaluate`: tally the file (hash, sums, trailer) even if its dataset declares no control."""
         self.registry = registry
         self.key = key
         self.limits = limits = limits or refused.Limits()
@@ -60,7 +63,8 @@ class CsvFileParser:
         self._closed = False
         # Controls: the content's hash from the first byte (only if some dataset declares controls, so a registry
         # without any costs what it did), then, once the header names a dataset with controls, its tally.
-        self._content = hashlib.sha256() if registry.declares_controls else None
+        self._evaluate = evaluate
+        self._content = hashlib.sha256() if registry.declares_controls or evaluate else None
         self.tally: Tally | None = None
         self._sum_at: dict[str, int] = {}  # summed column -> its position in this file's records
 
@@ -287,11 +291,7 @@ class CsvFileParser:
             msg = f"{self.key}: the header repeats the column(s) {', '.join(layout.repeated)}"
             raise refused.BadHeader(msg)
         self.dataset, self._layout, self.unknown_columns = dataset, layout, layout.unknown
-        controls = dataset.controls.for_key(self.key)
-        if controls.declared:
-            scales = {c.name: c.scale for c in dataset.columns if c.name in controls.summed_columns}
-            self.tally = Tally(controls, {n: s for n, s in scales.items() if s is not None}, content=self._content)
-            self._sum_at = {c: names.index(c) if c in names else len(names) for c in controls.summed_columns}
+        self.tally, self._sum_at = Tally.for_header(dataset, self.key, names, self._content, always=self._evaluate)
 
     def _reject_unmapped(self, line: int, rule: str, message: str) -> Parsed:
         if self.dataset is None:

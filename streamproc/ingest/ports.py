@@ -13,6 +13,7 @@ from streamproc.ingest.ledger import (
     Claim,
     Fence,
     Held,
+    Judgement,
     LoadBatch,
     Reject,
     RowRef,
@@ -47,6 +48,7 @@ class FileLedger(Protocol):
     async def finish_split(self, fence: Fence, counts: SplitCounts) -> str: ...
     async def fail_file(self, fence: Fence, reason: str, counts: SplitCounts, status: str = FAILED) -> None: ...
     async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None: ...
+    async def judge(self, fence: Fence, verdict: Judgement) -> str | None: ...
 
 
 class SinkStore(Protocol):

@@ -27,7 +27,7 @@ from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.evaluation import Evaluation, FileHeld
 from streamproc.ingest.frontier import Frontier
-from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Reject, SplitCounts
+from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Judgement, Reject, SplitCounts
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.split_context import SplitContext
 from streamproc.shared.delivery import Delivery, confirm
@@ -43,6 +43,7 @@ class Split:
     def __init__(self, context: SplitContext, event: ObjectEvent, claim: Claim) -> None:
         self.context = context
         self.event = event
+        self.claim = claim
         self.file_id = claim.file_id
         self.fence = claim.fence  # every ledger write of this split names it; ClaimLost once it is taken over
         self.lost: ClaimLost | None = None  # set by the heartbeat when another worker took the claim
@@ -65,7 +66,9 @@ class Split:
         while True:
             gzip = self.event.key.lower().endswith(".gz")
             limits = self.context.policy.limits
-            self.parser = parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip, limits=limits)
+            evaluate = bool(self.claim.holds) or self.claim.judged is not None  # a sender hold, or a release
+            parser = CsvFileParser(self.context.registry, self.event.key, gzip=gzip, limits=limits, evaluate=evaluate)
+            self.parser = parser
             try:
                 e = self.event
                 async for chunk in self.context.store.chunks(e.bucket, e.key, e.version_id, e.etag):
@@ -109,16 +112,21 @@ class Split:
         """The verdict on the evaluated file: published from the spool if it passes (or only warns); else only its
         dead letters (masked, the evidence) are, its rejects kept in the ledger, and FileHeld raised. No checkpoint
         for a held file: a release starts it afresh."""
+        ctx, fence, letters_out = self.context, self.fence, self.claim.letters_out
+
+        async def judge(judgement: Judgement) -> str | None:
+            return await ctx.retry(lambda: ctx.ledger.judge(fence, judgement), "ledger verdict")
+
         try:
-            verdict, sha256 = Evaluation.verdict(parser)
-            if not verdict.held:
-                for items in evaluation.records():
+            verdict, sha256 = await Evaluation.judged(parser, self.claim, self.event.key, judge)
+            if not verdict.held:  # a release publishes the rows only: its dead letters went out when it was held
+                for items in evaluation.records(rows_only=letters_out):
                     await self._emit(items)
                     await asyncio.sleep(0)
                 return
             dataset = parser.dataset
             for rejected in evaluation.rejected():
-                if dataset is None:
+                if dataset is None or letters_out:
                     break
                 await self._hold()
                 await self.context.letters.write([self._letter(r, dataset) for r in rejected])

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from streamproc.datasets.controls import Controls, Declared, FileFacts, Finding, TrailerLayout
 from streamproc.datasets.declared import DeclaredInvalid, is_trailer, parse_trailer
+from streamproc.datasets.model import Dataset
 
 
 class Tally:
@@ -28,6 +29,19 @@ class Tally:
         self.trailer: Declared | None = None
         self.trailer_line: int | None = None
         self.problems: list[str] = []  # about the trailer: each a hold, never a value
+
+    @classmethod
+    def for_header(
+        cls, dataset: Dataset, key: str, names: Sequence[str], content: HASH | None, *, always: bool = False
+    ) -> tuple[Tally | None, dict[str, int]]:
+        """The tally of a file of `dataset` under `key` whose header has `names` (None if no control applies and
+        not `always`), and where each summed column is in its records."""
+        controls = dataset.controls.for_key(key)
+        if not controls.declared and not always:
+            return None, {}
+        scales = {c.name: c.scale for c in dataset.columns if c.name in controls.summed_columns}
+        tally = cls(controls, {n: s for n, s in scales.items() if s is not None}, content=content)
+        return tally, {c: names.index(c) if c in names else len(names) for c in controls.summed_columns}
 
     def content(self, data: bytes) -> None:
         """The file's bytes as read (after decompression): a re-gzipped copy hashes the same."""

@@ -19,7 +19,7 @@ FILE_FIELDS = (
     "id", "bucket", "key", "version", "dataset", "status", "size", "etag", "event_time", "rows_read", "rows_valid",
     "rows_rejected", "rows_loaded", "rows_sink_rejected", "rows_dead_lettered", "unknown_columns", "split_done",
     "error_summary", "attempts", "duplicate_events", "last_duplicate_at", "received_at", "started_at",
-    "finished_at", "updated_at", "duration_seconds",
+    "finished_at", "updated_at", "duration_seconds", "controls", "decision", "content_sha256",
 )  # fmt: skip
 ERROR_FIELDS = ("field", "rule", "message")
 

@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from streamproc.adapters.ledger_reader import Decided
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import STATUSES
 from streamproc.ingest.sink_batch import SinkStats
@@ -42,6 +43,8 @@ class MonitorView(Protocol):
     def status_counts(self) -> Mapping[str, int]: ...
     @property
     def stalled(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def decided(self) -> Decided: ...
     @property
     def lag(self) -> Sequence[PartitionLag]: ...
     @property
@@ -117,7 +120,7 @@ class PipelineCollector(Collector):
             failing.add_metric([name], 0.0 if stats.failing_since is None else max(0.0, now - stats.failing_since))
         yield from (sizes, seconds, failures, restarts, failing)
 
-    def _files(self) -> Iterator[GaugeMetricFamily]:
+    def _files(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         files = GaugeMetricFamily(
             "streamproc_files", "File versions in the ledger per status (as of the last poll).", labels=["status"]
         )
@@ -131,6 +134,19 @@ class PipelineCollector(Collector):
             "(as of the last poll; at most 100 counted).",
             value=len(self.monitor.stalled),
         )
+        decided = self.monitor.decided
+        yield GaugeMetricFamily(
+            "streamproc_held_oldest_age_seconds",
+            "Seconds since the oldest HELD file was held, waiting for `release` or `decline` (0: none waits; as of "
+            "the last poll).",
+            value=decided.oldest_held or 0.0,
+        )
+        decisions = CounterMetricFamily(
+            "streamproc_decisions", "Decisions on HELD files the ledger keeps, per action.", labels=["action"]
+        )
+        for action in ("release", "decline"):
+            decisions.add_metric([action], decided.by_action.get(action, 0))
+        yield decisions
 
     def _lag(self) -> GaugeMetricFamily:
         lag = GaugeMetricFamily(

@@ -16,7 +16,7 @@ from typing import Any
 from mode import Service
 
 from streamproc.adapters.bridge_health import BridgeHealth
-from streamproc.adapters.ledger_reader import LedgerReader
+from streamproc.adapters.ledger_reader import Decided, LedgerReader
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.sink import SinkConsumer
@@ -70,6 +70,7 @@ class Monitor(Service):
         self.lag_problems: list[LagProblem] = []
         self.lag_read_at: datetime | None = None
         self.status_counts: dict[str, int] = {}
+        self.decided = Decided()
         self._admin: GroupAdmin | None = None
         self._admin_lock = asyncio.Lock()
 
@@ -108,6 +109,7 @@ class Monitor(Service):
         if services[POSTGRES].ok:
             try:
                 self.status_counts = await asyncio.wait_for(self.ledger.status_counts(), CHECK_TIMEOUT)
+                self.decided = await asyncio.wait_for(self.ledger.decisions(), CHECK_TIMEOUT)
                 self.stalled = await asyncio.wait_for(
                     self.ledger.stalled(quiet=self.settings.stall_seconds), CHECK_TIMEOUT
                 )

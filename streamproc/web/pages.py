@@ -46,13 +46,38 @@ class Dashboard:
     status_counts: Mapping[str, int] | None = None
     files: Sequence[Mapping[str, Any]] | None = None
     rejects: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    held: Sequence[Mapping[str, Any]] = field(default_factory=list)  # HELD files, oldest first
     ledger_error: str | None = None
 
 
 def dashboard(d: Dashboard) -> str:
     top = '<div class="grid">' + _counts(d) + _throughput(d.rates) + "</div>"
-    body = section("Health", _health(d.health, d.now), id_="health") + top + _lag(d) + _files(d) + _rejects(d)
+    health = section("Health", _health(d.health, d.now), id_="health")
+    body = health + _decisions(d.held) + top + _lag(d) + _files(d) + _rejects(d)
     return page("pipeline", body, refresh=d.refresh, subtitle=f"app {d.app_id} · {d.now:%Y-%m-%d %H:%M:%S %Z}")
+
+
+def _decisions(held: Sequence[Mapping[str, Any]]) -> str:
+    """HELD files: what each failed (expected and actual) and the commands that decide it; nothing if none waits."""
+    if not held:
+        return ""
+    rows = []
+    for f in held:
+        url = f"s3://{f['bucket']}/{f['key']}"
+        controls = "<br>".join(control_html(c) for c in f.get("controls") or ()) or esc(f.get("error_summary"))
+        commands = "<br>".join(
+            f"<code>python -m streamproc {verb} {esc(url)} --reason …</code>" for verb in ("release", "decline")
+        )
+        link = f'<a class="key" href="/pipeline/files/{int(f["id"])}/" title="{esc(f["key"])}">{esc(f["key"])}</a>'
+        rows.append([link, esc(f.get("dataset")), when(f.get("finished_at")), controls, commands])
+    body = table(["file", "dataset", "held since", "failed (expected → found)", "decide"], rows)
+    return section(f"Needs a decision ({len(held):,})", body, id_="decisions")
+
+
+def control_html(c: Mapping[str, Any]) -> str:
+    """One failed (or warned) control: which, what it expected, what the file holds."""
+    found = f"{esc(c.get('expected'))} → {esc(c.get('actual'))}"
+    return f'<span class="wrap"><b>{esc(c.get("control"))}</b> [{esc(c.get("action"))}]: {found}</span>'
 
 
 def _health(checks: Sequence[Check], now: datetime) -> str:
@@ -216,6 +241,8 @@ def file_page(p: FilePage) -> str:
         ("duplicate events", num(f["duplicate_events"])), ("duration", duration(f.get("duration_seconds"))),
         ("received", when(f["received_at"])), ("started", when(f.get("started_at"))),
         ("finished", when(f.get("finished_at"))), ("error", f'<span class="wrap">{esc(f.get("error_summary"))}</span>'),
+        *(("control", control_html(c)) for c in f.get("controls") or ()),
+        *((("decision", _decision(f["decision"])),) if f.get("decision") else ()),
         ("as JSON", f'<a href="/api/files/{ident}/">/api/files/{ident}/</a>'),
     ])  # fmt: skip
     summary = table(
@@ -231,6 +258,11 @@ def file_page(p: FilePage) -> str:
         + "</div>" + section(title, _pager(p, ident) + reasons, id_="reasons")
     )  # fmt: skip
     return page(f"file {ident}", body, refresh=p.refresh, subtitle=f"app {p.app_id}")
+
+
+def _decision(d: Mapping[str, Any]) -> str:
+    who = f"{esc(d.get('action'))}d by {esc(d.get('by'))} at {esc(d.get('at'))}"
+    return f'<span class="wrap">{who}: {esc(d.get("reason"))}</span>'
 
 
 def _pager(p: FilePage, ident: int) -> str:

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from streamproc.adapters.ledger_reader import FileFilter
-from streamproc.ingest.ledger import STATUSES
+from streamproc.ingest.ledger import HELD, STATUSES
 from streamproc.shared.errors import StreamprocError
 from streamproc.shared.logs import describe
 from streamproc.web import api, pages
@@ -31,6 +31,7 @@ Handler = Callable[..., Coroutine[Any, Any, web.StreamResponse]]
 
 LEDGER_TIMEOUT = 5.0  # seconds a page waits for the ledger before it says PostgreSQL did not answer
 REASONS_PER_PAGE = 500  # reject reasons on one page of a file's reasons
+HELD_SHOWN = 20  # HELD files in the dashboard's "needs a decision" panel (the oldest)
 _COMMON = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 # No script may run, nothing is loaded from elsewhere: inline styles and inline SVG are all the pages use.
 _HTML = _COMMON | {
@@ -122,16 +123,17 @@ class Views:
             lag_read_at=m.lag_read_at, datasets=self.datasets, status=status, dataset=dataset,
         )  # fmt: skip
         try:
-            counts, files, rejects = await self._ledger(
+            counts, files, rejects, held = await self._ledger(
                 asyncio.gather(
                     m.ledger.status_counts(),
                     m.ledger.files(FileFilter(status=status, dataset=dataset, limit=limit)),
                     m.ledger.recent_rejects(limit=10),
+                    m.ledger.files(FileFilter(status=HELD, limit=HELD_SHOWN, oldest_first=True)),
                 )
             )
         except (StreamprocError, TimeoutError) as exc:
             return html(pages.dashboard(replace(view, ledger_error=_reason(exc))))
-        return html(pages.dashboard(replace(view, status_counts=counts, files=files, rejects=rejects)))
+        return html(pages.dashboard(replace(view, status_counts=counts, files=files, rejects=rejects, held=held)))
 
     async def file_page(self, request: web.Request, file_id: str) -> web.Response:
         """One file: its ledger row and why each dead-lettered row was rejected (line, field, rule)."""

@@ -59,6 +59,7 @@ class WorkerSettings:
     # health view (and /metrics) says so.
     stall_seconds: float = 300.0
     faults: str = ""  # test-only fault points, e.g. "split:5000" (see streamproc/shared/faults.py); empty: none
+    operator: str = ""  # who `release`, `decline`, `hold` and `unhold` record as deciding; empty: the OS user
 
     @property
     def member_name(self) -> str:
@@ -113,5 +114,6 @@ class WorkerSettings:
             spool_max_bytes=env_int(src, "STREAMPROC_SPOOL_MAX_BYTES", cls.spool_max_bytes, 1 << 20, 1 << 50),
             stall_seconds=env_float(src, "STREAMPROC_STALL_SECONDS", cls.stall_seconds, 1.0),
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
+            operator=env_str(src, "STREAMPROC_OPERATOR", ""),
             log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
         )

@@ -16,14 +16,17 @@ from streamproc.ingest.ledger import (
     PARTIAL,
     PROCESSING,
     RECEIVED,
+    RELEASING,
     Checkpoint,
     Claim,
     ClaimLost,
     Fence,
     Held,
+    Judgement,
     LoadBatch,
     Reject,
     RowRef,
+    SenderHold,
     SplitCounts,
     claim_verdict,
 )
@@ -94,6 +97,7 @@ class FakeLedger:
     released: list[int] = field(default_factory=list)
     finished: list[SplitCounts] = field(default_factory=list)
     held: list[tuple[Held, SplitCounts]] = field(default_factory=list)
+    held_events: list[tuple[str, str, str]] = field(default_factory=list)  # the version of each entry of `held`
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     epochs: dict[int, int] = field(default_factory=dict)  # file id -> the epoch of its latest claim
@@ -102,6 +106,19 @@ class FakeLedger:
     )
     unavailable: int = 0
     broken: BaseException | None = None
+    holds: tuple[SenderHold, ...] = ()  # sender holds in force (the claim passes on those the key's prefix matches)
+    judged: dict[tuple[str, str, str], str] = field(default_factory=dict)  # version -> its judged SHA-256
+    releases: set[tuple[str, str, str]] = field(default_factory=set)  # versions an operator released
+    contents: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, SHA-256) -> the file loaded
+    judgements: list[Judgement] = field(default_factory=list)
+
+    def release_held(self, event: ObjectEvent) -> None:
+        """An operator releases the HELD version (what `python -m streamproc release` writes)."""
+        version = (event.bucket, event.key, event.version)
+        (held, _), *_ = [h for h, e in zip(self.held, self.held_events, strict=True) if e == version]
+        self.status[version] = (RELEASING, False)
+        self.judged[version] = held.sha256
+        self.releases.add(version)
 
     def _call(self) -> None:
         if self.broken is not None:
@@ -123,7 +140,27 @@ class FakeLedger:
         self.status[version] = (PROCESSING, False)
         resume = self.checkpoints.get(version) if status == PROCESSING and not event.forced else None
         self.epochs[len(self.begun)] = epoch = self.epochs.get(len(self.begun), 0) + 1
-        return Claim(file_id=len(self.begun), attempt=1, resume=resume, epoch=epoch)
+        judged = self.judged.get(version)
+        letters_out = version in self.releases and status in (RELEASING, PROCESSING)
+        holds = () if judged else tuple(h for h in self.holds if h.prefix is None or event.key.startswith(h.prefix))
+        return Claim(
+            file_id=len(self.begun), attempt=1, resume=resume, epoch=epoch, judged=judged, letters_out=letters_out,
+            holds=holds,
+        )  # fmt: skip
+
+    async def judge(self, fence: Fence, verdict: Judgement) -> str | None:
+        self._call()
+        self._fenced(fence)
+        self.judgements.append(verdict)
+        event = self.begun[fence.file_id - 1]
+        here = f"s3://{event.bucket}/{event.key}"
+        first = self.contents.get((verdict.dataset, verdict.sha256))
+        if verdict.duplicates and first is not None and first != here:
+            return first
+        if verdict.passes:
+            self.contents.setdefault((verdict.dataset, verdict.sha256), here)
+            self.judged[(event.bucket, event.key, event.version)] = verdict.sha256
+        return None
 
     def take_over(self, file_id: int) -> None:
         """Another worker claims the file (this one was paused past its lease): the split's fence is stale."""
@@ -173,7 +210,11 @@ class FakeLedger:
         self._fenced(fence)
         self.held.append((held, counts))
         event = self.begun[fence.file_id - 1]
-        self.status[(event.bucket, event.key, event.version)] = (HELD, True)
+        version = (event.bucket, event.key, event.version)
+        self.held_events.append(version)
+        self.status[version] = (HELD, True)
+        self.judged.pop(version, None)
+        self.releases.discard(version)
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,24 @@ def test_durations_read_as_seconds_minutes_or_hours_and_missing_values_as_a_dash
     assert [duration(None), duration(True), yes_no(None), num(None), when(None)] == [dash] * 5
     assert (num(1234567), num(2.25), num("<b>")) == ("1,234,567", "2.2", "&lt;b&gt;")
     assert when("<i>soon</i>") == "&lt;i&gt;soon&lt;/i&gt;"
+
+
+def test_held_files_are_shown_as_needing_a_decision_with_expected_and_actual_and_the_commands() -> None:
+    finding = {"control": "error budget (rows rejected)", "action": "hold", "expected": "at most 5",
+               "actual": "<40> of 200 rows"}  # fmt: skip
+    held = ledger_row(status="HELD", controls=[finding])
+    assert "Needs a decision" not in dashboard()
+    html = dashboard(held=[held])
+    panel = html[html.index("Needs a decision (1)") :]
+    assert "error budget (rows rejected)" in panel
+    assert "at most 5 → &lt;40&gt; of 200 rows" in panel
+    assert f"python -m streamproc release s3://drop/{esc(HOSTILE)} --reason" in panel
+    assert f"python -m streamproc decline s3://drop/{esc(HOSTILE)} --reason" in panel
+    assert "<40>" not in html and "<script>" not in html
+    decided = {"action": "release", "by": "<alice>", "at": "2026-12-01T10:00:00+00:00", "reason": "ok"}
+    page = pages.file_page(
+        pages.FilePage(file=ledger_row(controls=[finding], decision=decided), rejects=[], summary=[], offset=0,
+                       limit=500, refresh=5, app_id="a")
+    )  # fmt: skip
+    assert "released by &lt;alice&gt; at 2026-12-01T10:00:00+00:00: ok" in page
+    assert "at most 5 → &lt;40&gt; of 200 rows" in page
