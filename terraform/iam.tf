@@ -29,8 +29,8 @@ data "aws_iam_policy_document" "bridge" {
   }
 }
 
-# worker (python -m streamproc worker): streams each notified object version from the bucket; everything else
-# it talks to is Kafka and PostgreSQL. No s3:ListBucket: a deleted object then reads as AccessDenied rather
+# worker (python -m streamproc worker): streams each notified object version from the bucket and writes each
+# file's receipt under the receipt prefix; everything else it talks to is Kafka and PostgreSQL. No s3:ListBucket: a deleted object then reads as AccessDenied rather
 # than NoSuchKey, both of which the worker treats as an unreadable file, and key names stay unlisted. So the
 # stats page's S3 health is GetBucketLocation (HeadBucket needs s3:ListBucket): it reveals the bucket's region
 # only. tests/integration/test_iam_calls.py records every call of a real run and evaluates it against this.
@@ -40,6 +40,14 @@ data "aws_iam_policy_document" "worker" {
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${aws_s3_bucket.drop_zone.arn}/*"]
+  }
+
+  # Each file's receipt for its sender (streamproc/ingest/receipts.py), under the receipt prefix only.
+  statement {
+    sid       = "WriteReceipts"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.drop_zone.arn}/${var.receipt_prefix}*"]
   }
 
   statement {
@@ -69,6 +77,6 @@ resource "aws_iam_policy" "bridge" {
 
 resource "aws_iam_policy" "worker" {
   name        = "${var.iam_name_prefix}-worker"
-  description = "streamproc worker: read dropped files (all versions) from ${var.bucket_name}."
+  description = "streamproc worker: read dropped files (all versions) from ${var.bucket_name}, write receipts under ${var.receipt_prefix}."
   policy      = data.aws_iam_policy_document.worker.json
 }

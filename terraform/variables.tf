@@ -127,3 +127,14 @@ variable "tags" {
     Project = "streamproc"
   }
 }
+
+variable "receipt_prefix" {
+  description = "Key prefix in the bucket where the worker writes each file's receipt (STREAMPROC_RECEIPT_PREFIX): <prefix><key>.json. Outside the notification suffixes, so a receipt is never ingested."
+  type        = string
+  default     = "receipts/"
+
+  validation {
+    condition     = length(var.receipt_prefix) > 0 && !startswith(var.receipt_prefix, "/") && endswith(var.receipt_prefix, "/")
+    error_message = "receipt_prefix is a non-empty key prefix ending in / (e.g. receipts/)."
+  }
+}

@@ -97,6 +97,22 @@ class DropZone:
         etag = str(got.get("ETag", "")).strip('"')
         return ObjectHead(key=key, size=int(got["ContentLength"]), etag=etag, version_id=got.get("VersionId"))
 
+    async def read_small(self, key: str, limit: int = 1 << 20) -> bytes | None:
+        """A small object's bytes (a receipt), or None if S3 does not have it; refused past `limit` bytes."""
+        try:
+            with _translated(f"s3://{self.bucket}/{key}"):
+                got = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit}")
+                async with got["Body"] as body:
+                    data = bytes(await body.read())
+        except DropZoneRefused as exc:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in _MISSING:
+                return None
+            raise
+        if len(data) > limit:
+            msg = f"s3://{self.bucket}/{key} is over {limit} bytes: not a receipt"
+            raise DropZoneRefused(msg)
+        return data
+
     async def upload(self, path: Path, key: str, on_bytes: Callable[[int], None]) -> ObjectHead:
         """Upload one file to `key`; `on_bytes(n)` after each part (or the whole small file) is stored."""
         content_type = "application/gzip" if path.name.lower().endswith(".gz") else "text/csv"

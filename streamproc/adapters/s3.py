@@ -1,4 +1,5 @@
-"""S3 adapter: stream one object version in chunks with aioboto3; errors become transient or terminal."""
+"""S3 adapter: stream one object version in chunks with aioboto3, write a receipt; errors become transient or
+terminal."""
 
 from __future__ import annotations
 
@@ -65,6 +66,24 @@ class S3Reader:
                 body.close()
         except ClientError as exc:
             raise _classify(exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            msg = f"S3 unavailable: {type(exc).__name__}"
+            raise StorageUnavailable(msg) from exc
+
+    async def put(self, bucket: str, key: str, body: bytes) -> None:
+        """Write one small JSON object (a receipt); StorageUnavailable to retry, ObjectUnreadable if refused."""
+        if self._client is None:
+            msg = "S3 client not started"
+            raise StorageUnavailable(msg)
+        try:
+            await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        except ClientError as exc:
+            code = error_code(exc)
+            if is_transient(exc):
+                msg = f"S3 unavailable: {code}"
+                raise StorageUnavailable(msg) from exc
+            msg = f"S3 refused the write: {code or '?'}"
+            raise ObjectUnreadable(msg) from exc
         except (BotoCoreError, OSError) as exc:
             msg = f"S3 unavailable: {type(exc).__name__}"
             raise StorageUnavailable(msg) from exc

@@ -11,14 +11,16 @@ import faust
 import msgspec
 from faust.cli import argument, option
 
+from streamproc.adapters.drop_zone import DropZone
 from streamproc.adapters.ledger_reader import FileFilter, LedgerReader
 from streamproc.adapters.postgres import DatabaseUnavailable
 from streamproc.cli import views
 from streamproc.cli.base import OperatorCommand
-from streamproc.cli.errors import NotFound, Unavailable
+from streamproc.cli.errors import BadUsage, NotFound, Unavailable
 from streamproc.cli.params import S3_URL
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.ledger import STATUSES
+from streamproc.ingest.receipt import receipt_key
 from streamproc.shared.settings import redact_url
 from streamproc.worker.settings import WorkerSettings
 
@@ -52,6 +54,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
         option("--limit", type=click.IntRange(1, 10_000), default=20, help="how many files (newest first)"),
         option("--version", help="with FILE: this version (S3 version id or ETag) instead of the newest"),
         option("--rejects", type=click.IntRange(0, 100_000), default=50, help="with FILE: reject reasons to show"),
+        option("--receipt", is_flag=True, help="with FILE: the receipt the worker wrote for its sender, as JSON"),
         base=OperatorCommand,
     )
     async def status(
@@ -62,12 +65,20 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
         limit: int,
         version: str | None,
         rejects: int,
+        receipt: bool,
     ) -> None:
         """Show the file ledger, newest first; or one FILE (s3://bucket/key): its counts, attempts,
         duplicates, times and why its rejected rows were dead-lettered (lines, fields and rules, never values).
 
-        With the global --json flag (`python -m streamproc --json status`), one JSON object per line.
+        With the global --json flag (`python -m streamproc --json status`), one JSON object per line. With
+        --receipt, the receipt of FILE as its sender finds it in S3 (STREAMPROC_RECEIPT_PREFIX).
         """
+        if receipt:
+            if file is None:
+                msg = "--receipt needs a FILE (s3://bucket/key)"
+                raise BadUsage(msg)
+            self.out(await _receipt(settings, *file))
+            return
         async with ledger(settings) as reader:
             if file is None:
                 where = FileFilter(status=status_.upper() if status_ else None, dataset=dataset, limit=limit)
@@ -101,6 +112,19 @@ async def _one_file(
         shown = f"first {len(reasons)} of {row['rows_dead_lettered']}"
         lines += ["", f"dead-letter reasons ({shown}; fields and rules, never values):", *views.reject_lines(reasons)]
     return lines
+
+
+async def _receipt(settings: WorkerSettings, bucket: str, key: str) -> str:
+    if not settings.receipt_prefix:
+        msg = "no receipts are written: STREAMPROC_RECEIPT_PREFIX is empty"
+        raise NotFound(msg)
+    where = receipt_key(key, settings.receipt_prefix)
+    async with DropZone(settings.aws, bucket) as zone:
+        body = await zone.read_small(where)
+    if body is None:
+        msg = f"no receipt at s3://{bucket}/{where} yet: the file is not finished or decided (`status` shows it)"
+        raise NotFound(msg)
+    return body.decode("utf-8", "replace")
 
 
 def _json_lines(rows: list[dict[str, Any]]) -> list[str]:

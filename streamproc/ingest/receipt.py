@@ -5,9 +5,9 @@ value of a row: only line numbers, field names and rule names."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -82,6 +82,22 @@ def rejected_by_rule(rejects: Iterable[Reject], first: int = FIRST_LINES) -> lis
             lines.setdefault(pair, []).append(reject.line)
     counted = [RuleCount(field=f, rule=r, rows=len(ls), first_lines=ls[:first]) for (f, r), ls in lines.items()]
     return sorted(counted, key=lambda c: (-c.rows, c.field, c.rule))
+
+
+def receipt_of(row: Mapping[str, Any], rejects: Sequence[Reject], issued_at: datetime) -> Receipt:
+    """The receipt of a ledger row (as `ingest_files` holds it) and the reject reasons the ledger kept for it."""
+    decision = row.get("decision")
+    return Receipt(
+        bucket=row["bucket"], key=row["key"], version=row["version"], dataset=row.get("dataset"),
+        status=row["status"], reason=row.get("error_summary"),
+        rows_read=row["rows_read"], rows_valid=row["rows_valid"], rows_rejected=row["rows_rejected"],
+        rows_loaded=row["rows_loaded"], sha256=row.get("content_sha256"),
+        controls=msgspec.convert(row.get("controls") or [], list[ControlResult]),
+        rejected_by_rule=rejected_by_rule(rejects),
+        rejected_by_rule_complete=len(rejects) >= row["rows_rejected"] + row.get("rows_sink_rejected", 0),
+        decision=msgspec.convert(decision, Decision) if decision else None,
+        issued_at=issued_at,
+    )  # fmt: skip
 
 
 def receipt_key(key: str, prefix: str = DEFAULT_PREFIX) -> str:

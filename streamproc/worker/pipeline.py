@@ -12,6 +12,7 @@ from mode import Service
 
 from streamproc.adapters.ledger_store import LedgerStore
 from streamproc.adapters.postgres import Database
+from streamproc.adapters.receipt_outbox import ReceiptOutbox
 from streamproc.adapters.row_store import RowStore
 from streamproc.adapters.s3 import S3Reader
 from streamproc.datasets.model import Dataset
@@ -19,6 +20,7 @@ from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
 from streamproc.ingest.groups import sink_group
+from streamproc.ingest.receipts import ReceiptWriter
 from streamproc.ingest.sink import SinkConsumer, keep_running
 from streamproc.ingest.split_context import SplitPolicy
 from streamproc.kafka.admin import TopicSpec, ensure_topics, topic_specs
@@ -72,9 +74,12 @@ class Pipeline(Service):
         self.reader = TopicReader(settings.kafka)
         self.fanout = self.new_fanout(settings.member_name)
         self.sinks = [self.new_sink(dataset) for dataset in registry]
+        self.receipts = ReceiptWriter(
+            ReceiptOutbox(self.db), self.s3, settings.receipt_prefix, backoff_cap=settings.retry_backoff_cap
+        )
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._sink_tasks: list[asyncio.Task[None]] = []
+        self._running: list[asyncio.Task[None]] = []
 
     def new_fanout(self, owner: str) -> FanOut:
         """The fan-out on this pipeline's adapters, claiming files as `owner` (tests make a second worker's)."""
@@ -141,10 +146,12 @@ class Pipeline(Service):
             self._connect, what="pipeline start", backoff=Backoff(0.2, self.settings.retry_backoff_cap)
         )
         if self.run_sinks:
-            self._sink_tasks = [
+            self._running = [
                 asyncio.create_task(keep_running(sink, self._stopping, cap=self.settings.retry_backoff_cap))
                 for sink in self.sinks
             ]
+        if self.settings.receipt_prefix:
+            self._running.append(asyncio.create_task(self.receipts.run(self._stopping)))
         self.ready.set()
         logger.info("pipeline ready: %d datasets, sinks %s", len(self.sinks), [s.dataset.name for s in self.sinks])
 
@@ -176,7 +183,7 @@ class Pipeline(Service):
         # First the fan-out, while the ledger, S3 and Kafka are still up: the split in hand releases its claim.
         await self.fanout.stop(grace=FANOUT_STOP_GRACE)
         self._stopping.set()
-        await asyncio.gather(*self._sink_tasks, return_exceptions=True)
+        await asyncio.gather(*self._running, return_exceptions=True)
         await self._leave_groups()
         await self.producer.stop()
         await self.reader.stop()

@@ -5,6 +5,8 @@ exact rows and a reconciled ledger."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from devstack.deployment import Deployment, deployment
 from devstack.stack import Endpoints
+from streamproc.ingest.receipt import RECEIPT_DECODER, Receipt
 from streamproc.shared.settings import KafkaConnection
 from tests.integration.cli_support import cli, messages_on, wait_caught_up, wait_for_row, wait_members
 from tests.integration.test_controls import _claims
@@ -45,6 +48,19 @@ async def _loaded(d: Deployment, key: str) -> tuple[Any, ...]:
     return tuple(table.values()), tuple(ledger.values())
 
 
+async def _receipt(d: Deployment, key: str, status: str) -> Receipt:
+    """The file's receipt through `status --receipt`, once it says `status`."""
+    deadline = time.monotonic() + 60
+    while True:
+        shown = await cli(d.env, "status", _url(d, key), "--receipt")
+        if shown.returncode == 0 and (receipt := RECEIPT_DECODER.decode(shown.stdout)).status == status:
+            return receipt
+        if time.monotonic() > deadline:
+            msg = f"no receipt saying {status} within 60 s: {shown.returncode} {shown.stdout} {shown.stderr}"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.5)
+
+
 def _topics(unique: str) -> tuple[str, str]:
     return f"{unique}.claims.controlled", f"{unique}.ingest.deadletter"
 
@@ -61,6 +77,7 @@ async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neit
         await d.upload("controlled_claims/declined.csv", _claims(150, 0.4, seed=32))
         first = await _held(d, "controlled_claims/released.csv")
         other = await _held(d, "controlled_claims/declined.csv")
+        held_receipt = await _receipt(d, "controlled_claims/released.csv", "HELD")
         early = await cli(d.env, "decline", _url(d, "controlled_claims/nope.csv"), "--reason", "x")
         released = await cli(
             d.env, "release", _url(d, "controlled_claims/released.csv"), "--reason", "sender confirmed"
@@ -72,6 +89,8 @@ async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neit
         after_decline = await cli(d.env, "release", _url(d, "controlled_claims/declined.csv"), "--reason", "oops")
         shown = await cli(d.env, "status", _url(d, "controlled_claims/released.csv"))
         (ended,) = await d.query("SELECT * FROM ingest_files WHERE key = %s", "controlled_claims/declined.csv")
+        released_receipt = await _receipt(d, "controlled_claims/released.csv", "PARTIAL")
+        declined_receipt = await _receipt(d, "controlled_claims/declined.csv", "DECLINED")
         sink = f"{d.env['STREAMPROC_APP_ID']}-sink-controlled_claims"
         await wait_caught_up(kafka, {sink: rows_topic})
         in_table = await d.count("controlled_claims")
@@ -91,6 +110,15 @@ async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neit
     assert in_table == row_events == first["rows_valid"]  # each row of the released file once, none declined
     assert letters == first["rows_rejected"] + other["rows_rejected"]  # each published once, when held
     assert "decision  released by alice" in shown.stdout
+    assert (held_receipt.rows_rejected, held_receipt.sha256) == (first["rows_rejected"], first["content_sha256"])
+    assert [c.control for c in held_receipt.controls] == ["error budget (share of rows rejected)"]
+    assert held_receipt.decision is None
+    assert sum(c.rows for c in held_receipt.rejected_by_rule) >= first["rows_rejected"]
+    assert released_receipt.decision is not None
+    assert (released_receipt.decision.action, released_receipt.decision.by) == ("release", "alice")
+    assert released_receipt.rows_loaded == first["rows_valid"]
+    assert declined_receipt.decision is not None
+    assert declined_receipt.decision.reason == "resend asked"
     assert "error budget (share of rows rejected) [hold]" in shown.stdout
 
 

@@ -8,6 +8,7 @@ against the policy documents read back from the IAM that `terraform apply` wrote
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from botocore.exceptions import ClientError
 
 from devstack import terraform
 from devstack.bench.data import generate, upload
@@ -66,6 +68,17 @@ async def _finished(d: WebDeployment, bucket: str, key: str) -> dict[str, Any]:
     return await eventually(f"{key} finished", done, logs=d.log_tail)
 
 
+async def _receipt(applied: tf.Applied, bucket: str, key: str) -> bool | None:
+    def head() -> bool | None:
+        try:
+            tf._s3(applied.endpoint).head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return None
+        return True
+
+    return await asyncio.to_thread(head)
+
+
 async def _mirrored(d: WebDeployment) -> Answer:
     async def sent() -> Answer | None:
         answer = await d.try_get("/metrics", base=d.bridge_url)
@@ -97,6 +110,9 @@ async def test_every_aws_call_of_the_bridge_and_the_worker_is_granted_by_its_ter
         await d.wait_web()
         await upload(terraformed.endpoint.client_kwargs(), made.bucket, [claims])
         assert (await _finished(d, made.bucket, claims.key))["status"] == "PARTIAL"
+        await eventually(
+            "the file's receipt", lambda: _receipt(terraformed, made.bucket, f"receipts/{claims.key}.json")
+        )
         await _mirrored(d)
         assert (await d.get("/healthz", base=d.bridge_url)).status == 200
         assert (await d.get("/healthz/")).status == 200
@@ -110,3 +126,4 @@ async def test_every_aws_call_of_the_bridge_and_the_worker_is_granted_by_its_ter
     # Not vacuous: the run made the calls this test is about.
     assert {"ReceiveMessage", "DeleteMessageBatch", "SendMessageBatch"} <= {c.operation for c in bridge}
     assert any(c.operation == "GetObject" and {"VersionId", "IfMatch"} & set(c.params) for c in worker)
+    assert any(c.operation == "PutObject" and c.params["Key"].startswith("receipts/") for c in worker)

@@ -14,6 +14,7 @@ from streamproc.ingest.receipt import (
     controls_of,
     encode,
     receipt_key,
+    receipt_of,
     rejected_by_rule,
 )
 
@@ -70,3 +71,22 @@ def test_a_receipt_goes_under_its_prefix_and_a_key_too_long_for_s3_is_hashed() -
     assert made.endswith(".json")
     assert len(made.encode()) <= 1024
     assert made == receipt_key(long_key)  # stable
+
+
+def test_a_receipt_is_built_from_a_ledger_row_with_its_controls_decision_and_kept_rejects() -> None:
+    row = {
+        "id": 3, "bucket": "drop", "key": "claims/a.csv", "version": "v1", "dataset": "pharmacy_claims",
+        "status": "PARTIAL", "error_summary": None, "rows_read": 10, "rows_valid": 8, "rows_rejected": 2,
+        "rows_sink_rejected": 1, "rows_loaded": 8, "content_sha256": "ab" * 32,
+        "controls": [{"control": "error budget (rows rejected)", "action": "hold", "expected": "at most 1",
+                      "actual": "2 of 10 rows"}],
+        "decision": {"action": "release", "by": "alice", "at": "2026-12-03T09:00:00+00:00", "reason": "ok",
+                     "failed": "error budget"},
+    }  # fmt: skip
+    made = receipt_of(row, [reject(4, ("ndc", "ndc")), reject(7, ("ndc", "ndc"))], AT)
+    assert (made.status, made.rows_loaded, made.sha256) == ("PARTIAL", 8, "ab" * 32)
+    assert made.controls == controls_of([Finding("error budget (rows rejected)", "hold", "at most 1", "2 of 10 rows")])
+    assert made.decision == Decision(action="release", by="alice", at=AT, reason="ok")
+    assert [(c.field, c.rows, c.first_lines) for c in made.rejected_by_rule] == [("ndc", 2, [4, 7])]
+    assert made.rejected_by_rule_complete is False  # 3 rows dead-lettered, 2 reasons kept
+    assert RECEIPT_DECODER.decode(encode(made)) == made
