@@ -27,7 +27,7 @@ class AwsNames:
     dlq: str = "s3-event-dlq"
     max_receive_count: int = 5
     visibility_timeout: int = 30
-    suffixes: tuple[str, ...] = (".csv", ".csv.gz")
+    suffixes: tuple[str, ...] = (".csv", ".csv.gz", ".manifest.json")  # a manifest notifies too
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -75,9 +75,9 @@ variable "dlq_message_retention_seconds" {
 }
 
 variable "object_suffixes" {
-  description = "Key suffixes that trigger a notification; one queue configuration each."
+  description = "Key suffixes that trigger a notification; one queue configuration each (data files and their manifests, <key>.manifest.json; receipts, <prefix><key>.json, must stay outside)."
   type        = list(string)
-  default     = [".csv", ".csv.gz"]
+  default     = [".csv", ".csv.gz", ".manifest.json"]
 
   validation {
     condition     = length(var.object_suffixes) > 0 && alltrue([for s in var.object_suffixes : length(s) > 0])

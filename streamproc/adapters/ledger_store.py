@@ -15,6 +15,7 @@ from streamproc.adapters.postgres import Database, one
 from streamproc.contract.events import FieldError, ObjectEvent
 from streamproc.ingest.ledger import (
     FAILED,
+    HELD,
     PROCESSING,
     Checkpoint,
     Claim,
@@ -45,7 +46,8 @@ _LOCK_FILE = """
 SELECT id, status, split_done, attempts, claimed_by,
        coalesce(heartbeat_at > now() - make_interval(secs => %s), false) AS live, resume,
        CASE WHEN judged_at IS NOT NULL THEN content_sha256 END AS judged,
-       coalesce(decision->>'action' = 'release' AND status IN ('RELEASING', 'PROCESSING'), false) AS letters_out
+       coalesce(decision->>'action' = 'release' AND status IN ('RELEASING', 'PROCESSING'), false) AS letters_out,
+       extract(epoch FROM now() - received_at)::float8 AS waited
 FROM ingest_files WHERE bucket = %s AND key = %s AND version = %s FOR UPDATE
 """
 _SENDER_HOLDS = """
@@ -107,7 +109,7 @@ class LedgerStore:
                 _NEW_FILE, (event.bucket, event.key, event.version, event.size, event.etag, event.event_time)
             )
             row = await one(await conn.execute(_LOCK_FILE, (lease, event.bucket, event.key, event.version)))
-            file_id, status, split_done, attempts, holder, live, resume, judged, letters_out = row
+            file_id, status, split_done, attempts, holder, live, resume, judged, letters_out, waited = row
             skipped = claim_verdict(status, split_done, forced=event.forced)
             if skipped is not None:
                 await conn.execute(_DUPLICATE, (file_id,))
@@ -131,7 +133,7 @@ class LedgerStore:
             holds = () if judged else await _sender_holds(conn, event.key)
         return Claim(
             file_id=file_id, attempt=attempts + 1, resume=checkpoint, epoch=epoch, judged=judged,
-            letters_out=letters_out, holds=holds,
+            letters_out=letters_out, holds=holds, waited=waited,
         )  # fmt: skip
 
     async def judge(self, fence: Fence, verdict: Judgement) -> str | None:
@@ -229,12 +231,13 @@ class LedgerStore:
             )
             _held(cur, fence)
 
-    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None:
-        """End the split HELD: nothing of the file was published but its dead letters; the failed controls kept."""
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts, status: str = HELD) -> None:
+        """End the split HELD (nothing of the file published but its dead letters; the failed controls kept), or
+        AWAITING_MANIFEST (nothing published)."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 """
-                UPDATE ingest_files SET status = 'HELD', dataset = coalesce(%s, dataset), error_summary = %s,
+                UPDATE ingest_files SET status = %s, dataset = coalesce(%s, dataset), error_summary = %s,
                     controls = %s, content_sha256 = %s, decision = NULL, judged_at = NULL,
                     rows_read = %s, rows_valid = %s, rows_rejected = %s, unknown_columns = %s,
                     split_done = true, finished_at = now(), updated_at = now(),
@@ -242,6 +245,7 @@ class LedgerStore:
                 WHERE id = %s AND claim_epoch = %s AND status = 'PROCESSING' AND NOT split_done
                 """,
                 (
+                    status,
                     counts.dataset,
                     held.reason,
                     Jsonb(list(held.findings)),

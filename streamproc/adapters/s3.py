@@ -10,6 +10,7 @@ from typing import Any
 import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from streamproc.datasets.declared import MAX_MANIFEST_BYTES
 from streamproc.ingest.ports import ObjectSuperseded
 from streamproc.shared.errors import TerminalError, TransientError
 
@@ -66,6 +67,28 @@ class S3Reader:
                 body.close()
         except ClientError as exc:
             raise _classify(exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            msg = f"S3 unavailable: {type(exc).__name__}"
+            raise StorageUnavailable(msg) from exc
+
+    async def small(self, bucket: str, key: str) -> bytes | None:
+        """A manifest's bytes (at most MAX_MANIFEST_BYTES + 1 are read, so an oversized one is told apart), None if
+        there is none. Without s3:ListBucket a missing key reads as AccessDenied: that is none too."""
+        if self._client is None:
+            msg = "S3 client not started"
+            raise StorageUnavailable(msg)
+        try:
+            got = await self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_MANIFEST_BYTES}")
+            async with got["Body"] as body:
+                return bytes(await body.read())
+        except ClientError as exc:
+            if is_transient(exc):
+                msg = f"S3 unavailable: {error_code(exc)}"
+                raise StorageUnavailable(msg) from exc
+            if error_code(exc) in _TERMINAL:
+                return None
+            msg = f"manifest cannot be read: {error_code(exc) or '?'}"
+            raise ObjectUnreadable(msg) from exc
         except (BotoCoreError, OSError) as exc:
             msg = f"S3 unavailable: {type(exc).__name__}"
             raise StorageUnavailable(msg) from exc

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
-import msgspec
 from faust.cli import argument, option
 
 from streamproc.adapters.drop_zone import DropZone
@@ -23,33 +22,21 @@ from streamproc.cli.status import ledger
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.ledger import DECLINED, FINAL, HELD, RELEASING
+from streamproc.ingest.object_events import RELEASE, REPROCESS, event_of
 from streamproc.kafka.producer import Producer
 from streamproc.shared.delivery import NotDelivered
 from streamproc.worker.settings import WorkerSettings
 
-EVENT_NAME = "ObjectCreated:Reprocess"
-RELEASE_EVENT_NAME = "ObjectCreated:Release"
-
 
 def forced_event(row: Mapping[str, Any]) -> ObjectEvent:
-    """The object event of a ledger row, marked forced; the ledger's version is the version id unless it is the ETag."""
-    version, etag = row["version"], row["etag"]
-    return ObjectEvent(
-        bucket=row["bucket"],
-        key=row["key"],
-        size=row["size"],
-        etag=etag,
-        version_id=version if version and version != etag else None,
-        event_name=EVENT_NAME,
-        event_time=row["event_time"] or row["received_at"],
-        forced=True,
-    )
+    """The object event of a ledger row, marked forced."""
+    return event_of(row, REPROCESS, forced=True)
 
 
 def release_event(row: Mapping[str, Any]) -> ObjectEvent:
-    """The object event of a released ledger row: as a reprocess builds it, but not forced, so that a worker that
-    dies mid-release is resumed from its checkpoint by the next owner of the event."""
-    return msgspec.structs.replace(forced_event(row), event_name=RELEASE_EVENT_NAME, forced=False)
+    """The object event of a released ledger row: not forced, so that a worker that dies mid-release is resumed
+    from its checkpoint by the next owner of the event."""
+    return event_of(row, RELEASE)
 
 
 def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from streamproc.datasets.controls import Finding, Verdict, duplicate, evaluate
+from streamproc.datasets.controls import Declared, Finding, Verdict, duplicate, evaluate
+from streamproc.datasets.declared import MANIFEST_SUFFIX, DeclaredInvalid, parse_manifest
 from streamproc.ingest.ledger import Claim, Judgement, SenderHold
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.spool import LETTER, ROW, Spool
+from streamproc.ingest.tally import Tally
 
 SPOOL_BATCH = 5_000  # records read back from the spool per step of the publishing pass
 _ENCODER = msgspec.msgpack.Encoder()
@@ -32,6 +35,44 @@ class FileHeld(Exception):
         super().__init__(verdict.reason)
         self.verdict = verdict
         self.sha256 = sha256
+
+
+class AwaitingManifest(Exception):
+    """The file's dataset requires a manifest that has not come yet: nothing of it is published; it waits."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__("awaiting its manifest")
+        self.sha256 = sha256
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judging:
+    """What a verdict needs beyond the parser: the claim, the key, the ledger's judge (under the split's fence), the
+    manifest beside the file (its bytes, None if there is none) and how long a required one is waited for."""
+
+    claim: Claim
+    key: str
+    judge: Judge
+    manifest: Callable[[], Awaitable[bytes | None]]
+    manifest_wait: float
+
+
+async def _manifest(tally: Tally, j: Judging) -> tuple[list[Declared], Finding | None, bool]:
+    """The totals the file's manifest declares, or the finding of a manifest that is unreadable (or missing while
+    required); and whether a required manifest is absent."""
+    rule = tally.controls.manifest
+    if rule is None:
+        return [], None, False
+    body = await j.manifest()
+    if body is None:
+        if not rule.required:
+            return [], None, False
+        name = f"{j.key.rsplit('/', 1)[-1]}{MANIFEST_SUFFIX}"
+        return [], Finding("manifest", "hold", f"a manifest {name}", f"none after {j.claim.waited:.0f} s"), True
+    try:
+        return [parse_manifest(body, tally.scales)], None, False
+    except DeclaredInvalid as exc:
+        return [], Finding("manifest", "hold", "a readable manifest", exc.reason), False
 
 
 def held(hold: SenderHold) -> Finding:
@@ -55,40 +96,48 @@ class Evaluation:
         )
 
     @staticmethod
-    def verdict(parser: CsvFileParser) -> tuple[Verdict, str]:
-        """Every control of the file's dataset (and sender) against what the parser tallied; the content's hash."""
+    def verdict(parser: CsvFileParser, declared: Sequence[Declared] = ()) -> tuple[Verdict, str]:
+        """Every control of the file's dataset (and sender) against what the parser tallied and the totals declared
+        beside the file (its manifest); the content's hash."""
         tally = parser.tally
         if tally is None:
             msg = "a file without controls has no verdict"
             raise RuntimeError(msg)
         facts = tally.facts(parser.rows_read, parser.rows_rejected)
-        found = evaluate(tally.controls, facts, [tally.trailer] if tally.trailer is not None else [])
+        found = evaluate(tally.controls, facts, [*([tally.trailer] if tally.trailer is not None else []), *declared])
         return Verdict((*tally.findings(), *found.findings)), tally.sha256
 
     @staticmethod
-    async def judged(parser: CsvFileParser, claim: Claim, key: str, ledger: Judge) -> tuple[Verdict, str]:
+    async def judged(parser: CsvFileParser, j: Judging) -> tuple[Verdict, str]:
         """The file's verdict, taken once per version before anything of it is published: a version judged before
-        (passed, or released) passes again if its content hashes the same. Otherwise its controls, the sender holds
+        (passed, or released) passes again if its content hashes the same. Otherwise its controls (with its manifest,
+        if its dataset declares one: AwaitingManifest while a required one has not come in time), the sender holds
         that cover it and, if its dataset says so, a file loaded before with the same content; the ledger records
-        the hash of a file that passes (`ledger`: FileLedger.judge under the split's fence)."""
-        verdict, sha256 = Evaluation.verdict(parser)
+        the hash of a file that passes (`j.judge`: FileLedger.judge under the split's fence)."""
+        claim, tally = j.claim, parser.tally
         if claim.judged is not None:
+            sha256 = Evaluation.verdict(parser)[1]
             if sha256 == claim.judged:
                 return Verdict(), sha256
             changed = Finding("content", "hold", f"SHA-256 {claim.judged}, as judged before", f"SHA-256 {sha256}")
             return Verdict((changed,)), sha256
-        dataset, controls = parser.dataset, parser.tally.controls if parser.tally else None
-        if dataset is None or controls is None:
+        dataset = parser.dataset
+        if dataset is None or tally is None:
             msg = "a file is judged once its header is read"
             raise RuntimeError(msg)
-        holds = [h for h in claim.holds if h.covers(key, dataset.name)]
-        found = (*verdict.findings, *(held(h) for h in holds))
+        declared, missing, absent = await _manifest(tally, j)
+        verdict, sha256 = Evaluation.verdict(parser, declared)
+        if absent and claim.waited < j.manifest_wait:
+            raise AwaitingManifest(sha256)
+        controls = tally.controls
+        holds = [h for h in claim.holds if h.covers(j.key, dataset.name)]
+        found = (*verdict.findings, *([missing] if missing else []), *(held(h) for h in holds))
         warnings = tuple(dataclasses.asdict(f) for f in found if f.action == "warn")
         passes = not Verdict(found).held
         judgement = Judgement(
             dataset=dataset.name, sha256=sha256, duplicates=controls.duplicates, passes=passes, warnings=warnings
         )
-        first = await ledger(judgement)
+        first = await j.judge(judgement)
         return Verdict((*found, duplicate(first)) if first is not None else found), sha256
 
     def records(self, *, rows_only: bool = False) -> Iterator[list[Parsed]]:

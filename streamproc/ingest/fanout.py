@@ -24,11 +24,30 @@ from streamproc.contract.events import (
     DeadLetter,
     ObjectEvent,
 )
+from streamproc.datasets.declared import data_key_of
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.evaluation import FileHeld
-from streamproc.ingest.ledger import FAILED, HELD, SUPERSEDED, Claim, ClaimLost, Fence, Held, SplitCounts
-from streamproc.ingest.ports import FileLedger, ObjectStore, ObjectSuperseded, RecordProducer, TopicSource
+from streamproc.ingest.evaluation import AwaitingManifest, FileHeld
+from streamproc.ingest.ledger import (
+    AWAITING_MANIFEST,
+    FAILED,
+    HELD,
+    SUPERSEDED,
+    Claim,
+    ClaimLost,
+    Fence,
+    Held,
+    SplitCounts,
+)
+from streamproc.ingest.manifests import manifest_arrived
+from streamproc.ingest.ports import (
+    FileLedger,
+    ManifestLedger,
+    ObjectStore,
+    ObjectSuperseded,
+    RecordProducer,
+    TopicSource,
+)
 from streamproc.ingest.rejections import FileRejected
 from streamproc.ingest.split import Split
 from streamproc.ingest.split_context import FanOutStats, Position, SplitContext, SplitPolicy
@@ -53,11 +72,13 @@ class FanOut:
         reader: TopicSource,
         letters: DeadLetterWriter,
         policy: SplitPolicy,
+        manifests: ManifestLedger | None = None,
     ) -> None:
         self.context = SplitContext(
             registry=registry, ledger=ledger, store=store, producer=producer, reader=reader, letters=letters,
             policy=policy,
         )  # fmt: skip
+        self.manifests = manifests  # None: manifests are not watched for (no dataset requires one to wait)
         self._stopping = asyncio.Event()  # set by stop(): no new event is started, the one in hand is let go
         self._idle = asyncio.Event()  # set while no event is in hand
         self._idle.set()
@@ -129,6 +150,9 @@ class FanOut:
             return
         fence: Fence | None = None
         try:
+            if (data_key := data_key_of(event.key)) is not None:
+                await manifest_arrived(self.context, self.manifests, event, data_key)
+                return
             claim = await self._claim(event)
             if claim.skipped is not None:
                 self.stats.duplicates += 1
@@ -176,6 +200,15 @@ class FanOut:
         except FileHeld as held:  # failed a control: its dead letters are out, no row of it is
             await split.settle()
             await self._hold(claim.fence, event, split.counts(), held)
+            return
+        except AwaitingManifest as awaiting:  # nothing of it is out: the manifest's arrival takes it up again
+            record = Held(reason="awaiting its manifest", findings=(), sha256=awaiting.sha256)
+            ledger = self.context.ledger
+            await self.context.retry(
+                lambda: ledger.hold_file(claim.fence, record, split.counts(), AWAITING_MANIFEST), "ledger await"
+            )
+            self.stats.finished(AWAITING_MANIFEST)
+            logger.info("s3://%s/%s: awaiting its manifest; nothing published", event.bucket, event.key)
             return
         except TerminalError as exc:  # FileRejected, an unreadable object, a record Kafka refuses
             await split.settle()

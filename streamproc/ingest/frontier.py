@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -14,6 +14,7 @@ from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import Checkpoint
 from streamproc.ingest.parsing import Parsed, RejectedRow, ValidRow
 from streamproc.ingest.split_context import SplitContext
+from streamproc.shared.delivery import Delivery
 from streamproc.shared.partitioning import partition_for
 
 logger = logging.getLogger(__name__)
@@ -91,3 +92,14 @@ async def _scan(fan: SplitContext, topic: str, since: dict[int, int], visit: Cal
     await fan.retry(pages, f"resume scan of {topic}")
     if seen:
         logger.info("resume scan of %s: %d records read", topic, seen)
+
+
+def advance(checkpoint: Checkpoint, line: int, settled: Sequence[Delivery]) -> Checkpoint:
+    """The checkpoint once every line up to `line` is acknowledged: each partition's offset moved past what the
+    settled deliveries put there."""
+    offsets = {topic: dict(parts) for topic, parts in checkpoint.offsets.items()}
+    for delivery in settled:
+        for (topic, partition), after in delivery.next_offsets().items():
+            parts = offsets.setdefault(topic, {})
+            parts[partition] = max(parts.get(partition, 0), after)
+    return Checkpoint(line=line, offsets=offsets)

@@ -18,10 +18,12 @@ PARTIAL: Final = "PARTIAL"
 FAILED: Final = "FAILED"
 SUPERSEDED: Final = "SUPERSEDED"  # the key was overwritten before its bytes were read: that version is gone
 HELD: Final = "HELD"  # failed a control (streamproc.datasets.controls): no row published until an operator decides
+AWAITING_MANIFEST: Final = "AWAITING_MANIFEST"  # its dataset requires a manifest that has not come yet
 RELEASING: Final = "RELEASING"  # an operator released the HELD file; its worker has yet to take it up
 DECLINED: Final = "DECLINED"  # an operator declined the HELD file: none of its rows is ever published
 FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED, DECLINED)
-STATUSES: Final = (RECEIVED, PROCESSING, HELD, RELEASING, *FINAL)  # in the order the stats page, metrics, CLI list them
+# In the order the stats page, metrics and CLI list them.
+STATUSES: Final = (RECEIVED, PROCESSING, AWAITING_MANIFEST, HELD, RELEASING, *FINAL)
 
 
 class StatusDoc(NamedTuple):
@@ -38,6 +40,15 @@ class StatusDoc(NamedTuple):
 STATUS_DOCS: Final = (
     StatusDoc(RECEIVED, "notified; no split has started", final=False, reprocess=False, stalled=True),
     StatusDoc(PROCESSING, "being split, or its rows are being loaded", final=False, reprocess=False, stalled=True),
+    StatusDoc(
+        AWAITING_MANIFEST,
+        "read and evaluated, but its dataset requires a manifest (`<key>.manifest.json`) that has not come: nothing "
+        "published; the manifest's arrival takes it up again, and after `STREAMPROC_MANIFEST_WAIT_SECONDS` it is "
+        "HELD (manifest missing)",
+        final=False,
+        reprocess=False,
+        stalled=False,
+    ),
     StatusDoc(
         HELD,
         "failed a control its dataset declares, or its sender is held: no row published, its dead letters were; "
@@ -179,6 +190,7 @@ class Claim:
     judged: str | None = None
     letters_out: bool = False  # its dead letters went out when it was held: a release publishes its rows only
     holds: tuple[SenderHold, ...] = ()  # the sender holds in force that match the key (see `SenderHold.covers`)
+    waited: float = 0.0  # seconds since the version was notified (how long a required manifest has been awaited)
 
     @property
     def fence(self) -> Fence:

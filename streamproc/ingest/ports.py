@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from streamproc.contract.events import ObjectEvent
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.ledger import (
     FAILED,
+    HELD,
     Checkpoint,
     Claim,
     Fence,
@@ -34,6 +35,9 @@ class ObjectStore(Protocol):
     its id or else its ETag: raises ObjectSuperseded when the key holds other bytes now."""
 
     def chunks(self, bucket: str, key: str, version_id: str | None, etag: str | None) -> AsyncIterator[bytes]: ...
+    async def small(self, bucket: str, key: str) -> bytes | None:
+        """A small object's current bytes (a manifest; at most MAX_MANIFEST_BYTES + 1 read), None if there is none."""
+        ...
 
 
 class FileLedger(Protocol):
@@ -47,8 +51,24 @@ class FileLedger(Protocol):
     async def record_rejects(self, fence: Fence, rejects: Sequence[Reject]) -> None: ...
     async def finish_split(self, fence: Fence, counts: SplitCounts) -> str: ...
     async def fail_file(self, fence: Fence, reason: str, counts: SplitCounts, status: str = FAILED) -> None: ...
-    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None: ...
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts, status: str = HELD) -> None: ...
     async def judge(self, fence: Fence, verdict: Judgement) -> str | None: ...
+
+
+class ManifestLedger(Protocol):
+    """Manifests in the ledger (adapters.manifest_store.ManifestStore): which files await one, which are overdue."""
+
+    async def arrived(self, bucket: str, key: str, data_key: str, etag: str | None) -> list[Mapping[str, Any]]:
+        """Record a manifest; the ledger rows of the files under `data_key` awaiting it."""
+        ...
+
+    async def overdue(self, wait: float) -> list[Mapping[str, Any]]:
+        """Files that have awaited their manifest for `wait` s (each returned at most once per `wait` s)."""
+        ...
+
+    async def orphans(self, wait: float) -> list[Mapping[str, Any]]:
+        """Manifests `wait` s old whose data file never came (each returned once)."""
+        ...
 
 
 class SinkStore(Protocol):

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 
 from streamproc.contract import deadletters
 from streamproc.contract.events import DeadLetter, ObjectEvent, Provenance, event_envelope
+from streamproc.datasets.declared import manifest_key
 from streamproc.datasets.model import Dataset
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
-from streamproc.ingest.evaluation import Evaluation, FileHeld
-from streamproc.ingest.frontier import Frontier
+from streamproc.ingest.evaluation import Evaluation, FileHeld, Judging
+from streamproc.ingest.frontier import Frontier, advance
 from streamproc.ingest.ledger import MAX_REJECTS_PER_FILE, Checkpoint, Claim, ClaimLost, Judgement, Reject, SplitCounts
 from streamproc.ingest.parsing import CsvFileParser, Parsed, RejectedRow, ValidRow
 from streamproc.ingest.split_context import SplitContext
@@ -112,13 +113,18 @@ class Split:
         """The verdict on the evaluated file: published from the spool if it passes (or only warns); else only its
         dead letters (masked, the evidence) are, its rejects kept in the ledger, and FileHeld raised. No checkpoint
         for a held file: a release starts it afresh."""
-        ctx, fence, letters_out = self.context, self.fence, self.claim.letters_out
+        ctx, fence, letters_out, e = self.context, self.fence, self.claim.letters_out, self.event
 
         async def judge(judgement: Judgement) -> str | None:
             return await ctx.retry(lambda: ctx.ledger.judge(fence, judgement), "ledger verdict")
 
+        async def manifest() -> bytes | None:
+            return await ctx.retry(lambda: ctx.store.small(e.bucket, manifest_key(e.key)), "manifest")
+
+        wait = ctx.policy.manifest_wait
         try:
-            verdict, sha256 = await Evaluation.judged(parser, self.claim, self.event.key, judge)
+            j = Judging(claim=self.claim, key=e.key, judge=judge, manifest=manifest, manifest_wait=wait)
+            verdict, sha256 = await Evaluation.judged(parser, j)
             if not verdict.held:  # a release publishes the rows only: its dead letters went out when it was held
                 for items in evaluation.records(rows_only=letters_out):
                     await self._emit(items)
@@ -249,7 +255,7 @@ class Split:
                 delivery.abandon()
         await self._flush_rejects()
         if self.checkpoint is not None and pending:
-            await self._save(_advance(self.checkpoint, self.emitted_through, pending))
+            await self._save(advance(self.checkpoint, self.emitted_through, [d for _, _, d in pending]))
 
     async def _flush_rejects(self) -> None:
         rejects, self.rejects = self.rejects, []
@@ -288,12 +294,3 @@ class Split:
 
     def stop_heartbeat(self) -> None:
         self._heartbeat.cancel()
-
-
-def _advance(checkpoint: Checkpoint, line: int, settled: list[tuple[str, Sequence[Item], Delivery]]) -> Checkpoint:
-    offsets = {topic: dict(parts) for topic, parts in checkpoint.offsets.items()}
-    for _, _, delivery in settled:
-        for (topic, partition), after in delivery.next_offsets().items():
-            parts = offsets.setdefault(topic, {})
-            parts[partition] = max(parts.get(partition, 0), after)
-    return Checkpoint(line=line, offsets=offsets)

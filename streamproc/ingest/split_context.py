@@ -66,6 +66,8 @@ class SplitPolicy:
     faults: Faults = field(default_factory=Faults)
     spool_dir: Path | None = None  # where files with controls are kept while evaluated (None: the temp dir)
     spool_bytes: int = 32 << 30  # the most one file's spooled records may take on disk
+    manifest_wait: float = 3600.0  # seconds a file whose dataset requires a manifest waits for it, then HELD
+    objects_topic: str = "ingest.objects"  # where a file's event is handed again when its manifest arrives
 
 
 @dataclass(frozen=True, kw_only=True)

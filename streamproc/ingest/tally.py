@@ -75,6 +75,11 @@ class Tally:
             self.problems.append(f"line {line}: {exc.reason}")
 
     @property
+    def scales(self) -> Mapping[str, int]:
+        """The decimal places of each summed column (what declared totals are read at)."""
+        return self._scales
+
+    @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 

@@ -31,7 +31,11 @@ NOTES = {
     ("ObjectEvent", "etag"): "the object's ETag, without quotes",
     ("ObjectEvent", "version_id"): "the S3 version id (versioned buckets only)",
     ("ObjectEvent", "sequencer"): "S3's ordering token for events of one key",
-    ("ObjectEvent", "event_name"): "e.g. `ObjectCreated:Put`; `ObjectCreated:Reprocess` when re-emitted by `reprocess`",
+    ("ObjectEvent", "event_name"): (
+        "e.g. `ObjectCreated:Put`; `ObjectCreated:Reprocess` when re-emitted by `reprocess`, `ObjectCreated:Release` "
+        "by `release`, `ObjectCreated:Manifest` when its manifest arrived, `ObjectCreated:ManifestOverdue` when it "
+        "did not in time"
+    ),
     ("ObjectEvent", "event_time"): "ISO 8601 time S3 gave the event (UTC); kept by `reprocess`",
     ("ObjectEvent", "forced"): "true when re-emitted by `reprocess`: run again even if this version finished",
     ("Provenance", "version"): "the S3 version id, else the ETag",

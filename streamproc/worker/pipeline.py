@@ -11,6 +11,7 @@ from typing import Any
 from mode import Service
 
 from streamproc.adapters.ledger_store import LedgerStore
+from streamproc.adapters.manifest_store import ManifestStore
 from streamproc.adapters.postgres import Database
 from streamproc.adapters.receipt_outbox import ReceiptOutbox
 from streamproc.adapters.row_store import RowStore
@@ -20,6 +21,7 @@ from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
 from streamproc.ingest.groups import sink_group
+from streamproc.ingest.manifests import ManifestSweeper
 from streamproc.ingest.receipts import ReceiptWriter
 from streamproc.ingest.sink import SinkConsumer, keep_running
 from streamproc.ingest.split_context import SplitPolicy
@@ -74,6 +76,10 @@ class Pipeline(Service):
         self.reader = TopicReader(settings.kafka)
         self.fanout = self.new_fanout(settings.member_name)
         self.sinks = [self.new_sink(dataset) for dataset in registry]
+        self.sweeper = ManifestSweeper(
+            self.fanout.context, self.fanout.manifests or ManifestStore(self.db),
+            every=max(1.0, min(30.0, settings.manifest_wait_seconds / 4)),
+        )  # fmt: skip
         self.receipts = ReceiptWriter(
             ReceiptOutbox(self.db), self.s3, settings.receipt_prefix, backoff_cap=settings.retry_backoff_cap
         )
@@ -93,6 +99,8 @@ class Pipeline(Service):
             faults=self.faults,
             spool_dir=Path(s.spool_dir) if s.spool_dir else None,
             spool_bytes=s.spool_max_bytes,
+            manifest_wait=s.manifest_wait_seconds,
+            objects_topic=s.topics.objects,
         )
         return FanOut(
             registry=self.registry,
@@ -102,6 +110,7 @@ class Pipeline(Service):
             reader=self.reader,
             letters=self.letters,
             policy=policy,
+            manifests=ManifestStore(self.db),
         )
 
     def new_sink(
@@ -150,6 +159,7 @@ class Pipeline(Service):
                 asyncio.create_task(keep_running(sink, self._stopping, cap=self.settings.retry_backoff_cap))
                 for sink in self.sinks
             ]
+        self._running.append(asyncio.create_task(self.sweeper.run(self._stopping)))
         if self.settings.receipt_prefix:
             self._running.append(asyncio.create_task(self.receipts.run(self._stopping)))
         self.ready.set()

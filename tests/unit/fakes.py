@@ -60,6 +60,9 @@ class FakeStore:
         self.stalled = asyncio.Event()
         self.reads = 0
 
+    async def small(self, bucket: str, key: str) -> bytes | None:
+        return self.objects.get((bucket, key))
+
     async def chunks(
         self, bucket: str, key: str, version_id: str | None, etag: str | None = None
     ) -> AsyncIterator[bytes]:
@@ -98,6 +101,7 @@ class FakeLedger:
     finished: list[SplitCounts] = field(default_factory=list)
     held: list[tuple[Held, SplitCounts]] = field(default_factory=list)
     held_events: list[tuple[str, str, str]] = field(default_factory=list)  # the version of each entry of `held`
+    awaiting: list[tuple[str, str, str]] = field(default_factory=list)  # each time a version went AWAITING_MANIFEST
     failed: list[tuple[str, SplitCounts]] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     epochs: dict[int, int] = field(default_factory=dict)  # file id -> the epoch of its latest claim
@@ -205,14 +209,17 @@ class FakeLedger:
         self.failed.append((reason, counts))
         self.ended.append(status)
 
-    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts) -> None:
+    async def hold_file(self, fence: Fence, held: Held, counts: SplitCounts, status: str = HELD) -> None:
         self._call()
         self._fenced(fence)
-        self.held.append((held, counts))
         event = self.begun[fence.file_id - 1]
         version = (event.bucket, event.key, event.version)
+        self.status[version] = (status, True)
+        if status != HELD:
+            self.awaiting.append(version)
+            return
+        self.held.append((held, counts))
         self.held_events.append(version)
-        self.status[version] = (HELD, True)
         self.judged.pop(version, None)
         self.releases.discard(version)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from streamproc.cli.reprocess import EVENT_NAME, forced_event
+from streamproc.cli.reprocess import forced_event
+from streamproc.ingest.object_events import REPROCESS as EVENT_NAME
 
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123000, tzinfo=UTC)
 
