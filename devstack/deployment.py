@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,11 +117,14 @@ class Deployment:
                 return []  # the worker has not migrated yet
             return await cur.fetchall()
 
-    async def wait_finished(self, keys: list[str], limit: float = 120.0) -> list[dict[str, Any]]:
+    async def wait_finished(
+        self, keys: list[str], limit: float = 120.0, statuses: Collection[str] = FINAL
+    ) -> list[dict[str, Any]]:
+        """The ledger rows of `keys` once each is in one of `statuses` (by default: finished)."""
         deadline = time.monotonic() + limit
         while True:
             rows = await self.ledger(keys)
-            if len(rows) == len(keys) and all(r["status"] in FINAL for r in rows):
+            if len(rows) == len(keys) and all(r["status"] in statuses for r in rows):
                 return rows
             if time.monotonic() > deadline:
                 logs = {p.name: p.read_text(errors="replace")[-3000:] for p in self.logs.glob("*.log")}

@@ -115,6 +115,7 @@ class FakeLedger:
     releases: set[tuple[str, str, str]] = field(default_factory=set)  # versions an operator released
     contents: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, SHA-256) -> the file loaded
     judgements: list[Judgement] = field(default_factory=list)
+    waited: float = 0.0  # what every claim says about how long its version has waited
 
     def release_held(self, event: ObjectEvent) -> None:
         """An operator releases the HELD version (what `python -m streamproc release` writes)."""
@@ -149,7 +150,7 @@ class FakeLedger:
         holds = () if judged else tuple(h for h in self.holds if h.prefix is None or event.key.startswith(h.prefix))
         return Claim(
             file_id=len(self.begun), attempt=1, resume=resume, epoch=epoch, judged=judged, letters_out=letters_out,
-            holds=holds,
+            holds=holds, waited=self.waited,
         )  # fmt: skip
 
     async def judge(self, fence: Fence, verdict: Judgement) -> str | None:

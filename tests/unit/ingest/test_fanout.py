@@ -21,6 +21,7 @@ from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
 from streamproc.ingest.ledger import COMPLETED, HELD, PARTIAL, Checkpoint, Fence
+from streamproc.ingest.ports import ManifestLedger
 from streamproc.ingest.split_context import Position, SplitPolicy
 from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
 
@@ -44,6 +45,8 @@ class World:
         ledger: FakeLedger | None = None,
         registry: Registry = REGISTRY,
         spool_dir: Path | None = None,
+        manifests: ManifestLedger | None = None,
+        manifest_wait: float = 3600.0,
     ) -> None:
         self.store = FakeStore(chunk_size)
         self.ledger = ledger or FakeLedger()
@@ -55,7 +58,16 @@ class World:
             producer=self.producer,
             reader=FakeReader(self.producer),
             letters=DeadLetterWriter(self.producer, "dead", backoff_cap=0.001),
-            policy=SplitPolicy(window=window, backoff_cap=0.001, owner="me", lease=1.0, spool_dir=spool_dir),
+            policy=SplitPolicy(
+                window=window,
+                backoff_cap=0.001,
+                owner="me",
+                lease=1.0,
+                spool_dir=spool_dir,
+                manifest_wait=manifest_wait,
+                objects_topic="objects",
+            ),
+            manifests=manifests,
         )
 
     def put(self, key: str, body: bytes) -> ObjectEvent:
