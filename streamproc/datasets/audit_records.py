@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from streamproc.datasets import rules
+from streamproc.datasets.controls import ControlPolicy, Controls, ErrorBudget, Limit
 from streamproc.datasets.model import Column, Dataset
 
 ACTIONS = ("CREATE", "READ", "UPDATE", "DELETE", "LOGIN", "LOGOUT", "EXPORT")
@@ -29,12 +30,21 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     details: Annotated[str, Meta(max_length=2000, description="free text; PHI, masked in dead letters")] | None = None
 
 
+# File-level controls (streamproc.datasets.controls; README "Controls"): a file with more than half of its rows
+# rejected is HELD until an operator decides; one with more than 1,000 rejected rows loads, flagged (a warning in
+# the ledger and its receipt); a file whose decompressed content equals one of audit records loaded before is HELD as a
+# duplicate (a resent file would otherwise load twice). A sender's own limits go in `by_prefix`.
+CONTROLS = ControlPolicy(
+    default=Controls(budget=ErrorBudget(share=Limit(0.5, "hold"), count=Limit(1000, "warn")), duplicates=True)
+)
+
 DATASET = Dataset(
     name="audit_records",
     topic="audit.records",
     table="audit_records",
     natural_key="audit_id",
     key_prefixes=("audit_records/",),
+    controls=CONTROLS,
     filename_patterns=("audit_record*.csv",),
     columns=(
         Column("audit_id", "text", True, rules.identifier(64)),

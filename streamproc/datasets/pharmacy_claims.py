@@ -12,6 +12,7 @@ from msgspec import Meta
 
 from streamproc.contract.events import FieldError
 from streamproc.datasets import rules
+from streamproc.datasets.controls import ControlPolicy, Controls, ErrorBudget, Limit
 from streamproc.datasets.model import Column, Dataset, RowCheck
 
 _NPI = Meta(pattern="^[0-9]{10}$", description="10 digits with a valid NPI check digit (Luhn over 80840 + 9 digits)")
@@ -54,12 +55,21 @@ def negative_only_when_reversed(row: Mapping[str, object]) -> FieldError | None:
 
 _MONEY_RULE = rules.decimal(scale=2, precision=12, sign="non_negative")
 
+# File-level controls (streamproc.datasets.controls; README "Controls"): a file with more than half of its rows
+# rejected is HELD until an operator decides; one with more than 1,000 rejected rows loads, flagged (a warning in
+# the ledger and its receipt); a file whose decompressed content equals one of claims loaded before is HELD as a
+# duplicate (a resent file would otherwise load twice). A sender's own limits go in `by_prefix`.
+CONTROLS = ControlPolicy(
+    default=Controls(budget=ErrorBudget(share=Limit(0.5, "hold"), count=Limit(1000, "warn")), duplicates=True)
+)
+
 DATASET = Dataset(
     name="pharmacy_claims",
     topic="claims.pharmacy",
     table="pharmacy_claims",
     natural_key="claim_id",
     key_prefixes=("pharmacy_claims/",),
+    controls=CONTROLS,
     filename_patterns=("pharmacy_claim*.csv",),
     columns=(
         Column("claim_id", "text", True, rules.identifier(64)),

@@ -23,8 +23,9 @@ async def test_files_wait_for_their_manifests_and_one_that_never_comes_or_disagr
     bodies = {name: samples.csv_bytes("pharmacy_claims", 60, 0.0, seed=60 + i, prefix=name[:2].upper())
               for i, name in enumerate(("before", "after", "missing", "mismatch"))}  # fmt: skip
     keys = {name: f"manifested_claims/{name}.csv" for name in bodies}
-    env = {"STREAMPROC_EXTRA_DATASETS": EXTRA, "STREAMPROC_MANIFEST_WAIT_SECONDS": str(WAIT)}
-    async with deployment(stack, unique, tmp_path, **env) as d:
+    async with deployment(
+        stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS=EXTRA, STREAMPROC_MANIFEST_WAIT_SECONDS=str(WAIT)
+    ) as d:
         d.start("bridge", "-m", "bridge")
         d.start_worker("worker")
         await d.upload(keys["before"] + ".manifest.json", manifest_of(bodies["before"]))

@@ -13,6 +13,7 @@ from streamproc.datasets.controls import Controls, ErrorBudget, Limit
 from streamproc.ingest.ledger import COMPLETED, HELD, PARTIAL, SenderHold
 from tests.unit.fakes import FakeLedger
 from tests.unit.ingest.test_fanout import BUDGET, CLAIMS, REGISTRY, World, _empty, _with_controls
+from tests.unit.registries import SEEDED
 
 DUPLICATES = Controls(duplicates=True)
 AUDIT = "audit_records"
@@ -126,3 +127,25 @@ async def test_a_file_over_a_warning_limit_loads_and_its_warning_is_recorded(tmp
     assert w.ledger.held == []
     assert CLAIMS.name == judged.dataset
     assert HELD not in w.fanout.stats.by_status
+
+
+async def test_the_seed_datasets_hold_a_mostly_bad_file_flag_a_file_with_many_rejects_and_hold_a_copy(
+    tmp_path: Path,
+) -> None:
+    w = World(registry=SEEDED, spool_dir=tmp_path)
+    await w.ingest(w.put("pharmacy_claims/bad.csv", samples.csv_bytes("pharmacy_claims", 100, 0.7, seed=28)))
+    many = samples.csv_bytes("pharmacy_claims", 6000, 0.3, seed=29)
+    await w.ingest(w.put("pharmacy_claims/many.csv", many))
+    await w.ingest(w.put("pharmacy_claims/many-again.csv", many))
+    held = {
+        event[1]: [f["control"] for f in h.findings]
+        for (h, _), event in zip(w.ledger.held, w.ledger.held_events, strict=True)
+    }
+    assert held == {
+        "pharmacy_claims/bad.csv": ["error budget (share of rows rejected)"],
+        "pharmacy_claims/many-again.csv": ["error budget (rows rejected)", "duplicate file"],  # its warning too
+    }
+    _, flagged, _ = w.ledger.judgements  # bad.csv, many.csv, many-again.csv
+    assert flagged.passes
+    assert [f["control"] for f in flagged.warnings] == ["error budget (rows rejected)"]
+    assert w.ledger.finished[0].rows_read == 6000

@@ -17,15 +17,16 @@ import pytest
 from streamproc.contract.events import DEAD_LETTER_DECODER, ENCODER, DeadLetter, ObjectEvent
 from streamproc.datasets import samples
 from streamproc.datasets.controls import ControlPolicy, Controls, ErrorBudget, Limit, TrailerLayout
-from streamproc.datasets.registry import Registry, load_registry
+from streamproc.datasets.registry import Registry
 from streamproc.ingest.deadletter_writer import DeadLetterWriter
 from streamproc.ingest.fanout import FanOut
 from streamproc.ingest.ledger import COMPLETED, HELD, PARTIAL, Checkpoint, Fence
 from streamproc.ingest.ports import ManifestLedger
 from streamproc.ingest.split_context import Position, SplitPolicy
 from tests.unit.fakes import FakeLedger, FakeProducer, FakeReader, FakeStore
+from tests.unit.registries import PLAIN
 
-REGISTRY: Registry = load_registry()
+REGISTRY: Registry = PLAIN  # the seed datasets without their controls: the split's plain path
 CLAIMS = REGISTRY.by_name("pharmacy_claims")
 HERE = Position("ingest.objects", 0, 7)
 

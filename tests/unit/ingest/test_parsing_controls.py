@@ -14,6 +14,7 @@ from streamproc.datasets import pharmacy_claims, samples
 from streamproc.datasets.controls import ControlPolicy, Controls, TrailerLayout
 from streamproc.datasets.registry import Registry, load_registry
 from streamproc.ingest.parsing import CsvFileParser, Parsed, ValidRow
+from tests.unit.registries import PLAIN
 
 TRAILED = Controls(trailer=TrailerLayout(sums=("total_paid",)))
 
@@ -73,6 +74,6 @@ def test_a_sender_prefix_without_controls_gets_no_tally_and_its_trailer_like_lin
 
 
 def test_a_registry_without_controls_hashes_nothing_and_keeps_no_tally() -> None:
-    parser, _ = _parse(samples.csv_bytes("pharmacy_claims", 5, 0.0), load_registry())
+    parser, _ = _parse(samples.csv_bytes("pharmacy_claims", 5, 0.0), PLAIN)
     assert parser.tally is None
     assert parser._content is None
