@@ -18,7 +18,7 @@ from devstack import stack
 from devstack.process import read_owned, spawn, stop, wait_for
 from devstack.settings import StackSettings
 from streamproc.datasets import samples
-from streamproc.ingest.ledger import FINAL
+from streamproc.ingest.ledger import FINAL, HELD
 from streamproc.worker.settings import WorkerSettings
 
 APPS = {"bridge": ["-m", "bridge"], "worker": ["-m", "streamproc", "worker", "--loglevel=info"]}
@@ -35,11 +35,14 @@ def sample_files(run: str, rows: int, bad_share: float) -> list[SampleFile]:
     claims = samples.csv_bytes("pharmacy_claims", rows, bad_share, seed=1, prefix=f"C{run}")
     audits = gzip.compress(samples.csv_bytes("audit_records", rows // 2, 0.0, seed=2, prefix=f"A{run}"))
     root = samples.csv_bytes("pharmacy_claims", 50, 0.0, seed=3, prefix=f"R{run}")
+    mostly_bad = samples.csv_bytes("pharmacy_claims", 200, 0.7, seed=4, prefix=f"H{run}")
     return [
         SampleFile(f"pharmacy_claims/claims_{run}.csv", claims, "PARTIAL" if bad_share else "COMPLETED"),
         SampleFile(f"audit_records/audit_{run}.csv.gz", audits, "COMPLETED"),
         SampleFile(f"pharmacy_claim_{run}.csv", root, "COMPLETED"),  # the seed's case: bucket root
         SampleFile(f"misc/unknown_{run}.csv", b"colour,size\nred,9\n", "FAILED"),
+        # Over the seed's error budget (more than half of its rows rejected): it waits for an operator.
+        SampleFile(f"pharmacy_claims/mostly_bad_{run}.csv", mostly_bad, HELD),
     ]
 
 
@@ -86,7 +89,7 @@ def check(files: list[SampleFile], rows: list[dict[str, Any]]) -> list[str]:
         r = by_key.get(f.key)
         if r is None or r["status"] != f.expected:
             problems.append(f"{f.key}: expected {f.expected}, got {r['status'] if r else 'nothing'}")
-        elif r["rows_read"] != r["rows_loaded"] + r["rows_dead_lettered"]:
+        elif r["status"] != HELD and r["rows_read"] != r["rows_loaded"] + r["rows_dead_lettered"]:
             problems.append(
                 f"{f.key}: read {r['rows_read']} != loaded {r['rows_loaded']} + dead {r['rows_dead_lettered']}"
             )
@@ -121,14 +124,21 @@ def main(once: bool, rows: int, bad_share: float, timeout: float) -> int:
     def finished() -> bool:
         nonlocal last
         last = ledger(endpoints.database_url, keys)
-        return len(last) == len(keys) and all(r["status"] in FINAL for r in last)
+        return len(last) == len(keys) and all(r["status"] in (*FINAL, HELD) for r in last)
 
     done = wait_for(finished, timeout, interval=1.0)
-    print(f"\n{'all files finished' if done else 'timed out'} after {time.monotonic() - t0:.1f}s\n")
+    print(f"\n{'all files finished or held' if done else 'timed out'} after {time.monotonic() - t0:.1f}s\n")
     print_table(last)
     problems = check(files, last)
     for p in problems:
         print(f"PROBLEM: {p}")
+    for r in last:
+        if r["status"] == HELD:
+            url = f"s3://{endpoints.provisioned.bucket}/{r['key']}"
+            print(f"\n{r['key']} is HELD and waits for a decision (nothing of it is loaded). With `source .stack/env`:")
+            print(f"  python -m streamproc status {url}")
+            print(f'  python -m streamproc release {url} --reason "checked with the sender"')
+            print(f'  python -m streamproc decline {url} --reason "sender will resend"')
     if once:
         stop_apps(settings)
         return 0 if done and not problems else 1

@@ -151,6 +151,8 @@ def _credentials(kafka: KafkaConnection) -> Any:
 
 settings = WorkerSettings.from_env()
 registry = load_registry(settings.extra_datasets).qualified(settings.topics)
+if not settings.controls:
+    registry = registry.without_controls()
 app, pipeline = create_app(settings, registry)
 if settings.log_format == "json":
     app.conf.logging_config = json_logging_config()  # Faust's own lines too, from its first one

@@ -96,7 +96,18 @@ async def measure(args: argparse.Namespace, workdir: Path, report: Report) -> No
         report.figure(
             "worker_cpu", "worker CPU per row, end to end (run 1 under py-spy with --profile)", "µs"
         ).values.append(e2e.worker_cpu_us(r, sum(f.rows for f in files)))
-        progress(f"run {run + 1}/{args.runs}: end to end {r.rows_per_second:,.0f} rows/s")
+        plain = await e2e.e2e_run(endpoints, files, want, workdir, env={"STREAMPROC_CONTROLS": "false"})
+        report.figure(
+            "e2e_plain", "end to end, the seed datasets' controls off (STREAMPROC_CONTROLS=false)"
+        ).values.append(plain.rows_per_second)
+        report.figure("worker_cpu_plain", "worker CPU per row, end to end, controls off", "µs").values.append(
+            e2e.worker_cpu_us(plain, sum(f.rows for f in files))
+        )
+        report.problems += [f"run {run + 1} e2e, controls off: {p}" for p in plain.problems]
+        progress(
+            f"run {run + 1}/{args.runs}: end to end {r.rows_per_second:,.0f} rows/s, "
+            f"{plain.rows_per_second:,.0f} with the controls off"
+        )
         latencies += r.latencies
         report.problems += [f"run {run + 1} stages: {p}" for p in s.problems] + [
             f"run {run + 1} e2e: {p}" for p in r.problems
@@ -192,6 +203,14 @@ def judge(report: Report) -> None:
         Target("end to end / sink ceiling", e2e_rate / ceiling, 0.5, f"{e2e_rate:,.0f} / {ceiling:,.0f} rows/s"),
         Target("fan-out / sink ceiling", f["fanout"] / ceiling, 1.5, f"{f['fanout']:,.0f} / {ceiling:,.0f} rows/s"),
         Target("one sink / sink ceiling", f["sink"] / ceiling, 0.8, f"{f['sink']:,.0f} / {ceiling:,.0f} rows/s"),
+        Target(
+            "end-to-end time with the seed datasets' controls / without",
+            f["e2e_plain"] / (e2e_rate or 1.0),
+            1.25,
+            f"{f['e2e_plain']:,.0f} / {e2e_rate:,.0f} rows/s; worker CPU {f['worker_cpu']:.1f} / "
+            f"{f['worker_cpu_plain']:.1f} µs per row",
+            at_most=True,
+        ),
         Target("latency p50 (s)", f["p50"], 0.3, "10-row files, one after another", at_most=True),
         Target("latency p95 (s)", f["p95"], 0.6, "10-row files, one after another", at_most=True),
         Target("worker RSS growth, large vs small file (MiB)", f["rss_growth"], 50, "peak RSS", at_most=True),

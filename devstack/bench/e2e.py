@@ -49,16 +49,19 @@ async def e2e_run(
     latency_uploads: int = 0,
     profile: Path | None = None,
     dlq_wait: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> E2ERun:
     """Start bridge + workers, warm up, upload every file, wait for the ledger, verify the tables.
 
     With `dlq_wait`, wait up to that many seconds for the SQS DLQ to hold a message per rejected row (a
     shortfall is a problem); without, count what the bridge's mirror had delivered when the files finished.
+    `env`: more settings of the processes (e.g. STREAMPROC_CONTROLS=false).
     """
     unique = uuid.uuid4().hex[:10]
     folder = workdir / f"e2e-{unique}"
     folder.mkdir(parents=True)
-    async with deployment(endpoints, unique, folder, STREAMPROC_TOPIC_PARTITIONS="6", BRIDGE_STATS_INTERVAL="0") as d:
+    settings = {"STREAMPROC_TOPIC_PARTITIONS": "6", "BRIDGE_STATS_INTERVAL": "0", **(env or {})}
+    async with deployment(endpoints, unique, folder, visibility_timeout=30, **settings) as d:
         d.start("bridge", "-m", "bridge")
         names = [f"worker{n}" for n in range(workers)]
         for name in names:

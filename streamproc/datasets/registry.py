@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 from types import ModuleType
 
 import streamproc.datasets as package
+from streamproc.datasets.controls import ControlPolicy
 from streamproc.datasets.model import Dataset
 from streamproc.shared.settings import TopicSettings
 
@@ -46,6 +47,10 @@ class Registry:
         if not topics.namespace:
             return self
         return Registry(dataclasses.replace(d, topic=topics.qualify(d.topic)) for d in self._datasets)
+
+    def without_controls(self) -> Registry:
+        """The same datasets with no file-level control: rows published as parsed, no file HELD by a control."""
+        return Registry([dataclasses.replace(d, controls=ControlPolicy()) for d in self._datasets])
 
     def by_name(self, name: str) -> Dataset:
         """The dataset called `name`; KeyError if there is none."""

@@ -163,6 +163,8 @@ class Pipeline(Service):
         if self.settings.receipt_prefix:
             self._running.append(asyncio.create_task(self.receipts.run(self._stopping)))
         self.ready.set()
+        if not self.settings.controls:
+            logger.warning("STREAMPROC_CONTROLS is off: no dataset's file-level controls apply (never in production)")
         logger.info("pipeline ready: %d datasets, sinks %s", len(self.sinks), [s.dataset.name for s in self.sinks])
 
     async def _connect(self) -> None:

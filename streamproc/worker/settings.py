@@ -60,6 +60,9 @@ class WorkerSettings:
     stall_seconds: float = 300.0
     faults: str = ""  # test-only fault points, e.g. "split:5000" (see streamproc/shared/faults.py); empty: none
     operator: str = ""  # who `release`, `decline`, `hold` and `unhold` record as deciding; empty: the OS user
+    # False: no dataset's file-level controls apply (files load as if none were declared; sender holds still do):
+    # for measuring what controls cost (make bench), never for production.
+    controls: bool = True
     manifest_wait_seconds: float = 3600.0  # how long a file whose dataset requires a manifest waits for it
     receipt_prefix: str = "receipts/"  # where each file's receipt goes in its bucket (<prefix><key>.json); empty: none
 
@@ -118,6 +121,7 @@ class WorkerSettings:
             faults=env_str(src, "STREAMPROC_FAULTS", ""),
             operator=env_str(src, "STREAMPROC_OPERATOR", ""),
             receipt_prefix=env_str(src, "STREAMPROC_RECEIPT_PREFIX", cls.receipt_prefix),
+            controls=env_bool(src, "STREAMPROC_CONTROLS", default=cls.controls),
             manifest_wait_seconds=env_float(src, "STREAMPROC_MANIFEST_WAIT_SECONDS", cls.manifest_wait_seconds, 1.0),
             log_format=log_format(env_choice(src, "STREAMPROC_LOG_FORMAT", "TEXT", ("TEXT", "JSON"))),
         )

@@ -39,6 +39,8 @@ def test_the_quick_benchmark_measures_every_figure_and_loads_exactly_the_expecte
         "rss_small",
         "rss_large",
         "worker_cpu",
+        "e2e_plain",
+        "worker_cpu_plain",
     )
     for figure in names:
         assert figures[figure]["median"] > 0, figure
