@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from devstack.chaos.generator import COMPLETED, FAILED, NATURAL_KEY, PARTIAL, SUPERSEDED
+from devstack.chaos.generator import COMPLETED, DECLINED, FAILED, NATURAL_KEY, PARTIAL, SUPERSEDED
 from devstack.chaos.nemesis import Injected
 from devstack.chaos.traffic import Upload
 
@@ -133,6 +133,8 @@ def _ledger(
             sorted(seen.letter_classes.get(v, set())),
             hits,
         )
+    if status == DECLINED and int(row["rows_loaded"]) != 0:
+        result.add(key, version, None, "ledger rows_loaded of a declined file", 0, row["rows_loaded"], hits)
     if status not in LOADED:
         return
     counts = {"rows_read": spec.rows, "rows_loaded": spec.valid, "rows_dead_lettered": len(spec.rejected)}
@@ -166,8 +168,9 @@ def _topics(
         missing = sorted({line for _, line in spec.keys} - set(events))
         for line in missing[:LISTED]:
             result.add(key, version, line, "valid row never on its topic", "a row event", None, hits)
+    # A loaded or declined file's rejected lines (a held file's went out once, when it was held); a failed file's one.
     want: set[tuple[int | None, str]] = (
-        {(line, "split") for line in spec.rejected} if status in LOADED else {(None, "split")}
+        {(line, "split") for line in spec.rejected} if status in (*LOADED, DECLINED) else {(None, "split")}
     )
     if status is None:
         return
@@ -209,5 +212,5 @@ def _tables(result: Result, uploads: list[Upload], seen: Observed) -> None:
         for natural in sorted(set(found) - set(expected))[: LISTED * 5]:
             key, version, line = found[natural]
             result.add(key, version, line, f"row not expected ({dataset} {natural})", None, "stored")
-    for status in (SUPERSEDED,):
+    for status in (SUPERSEDED, DECLINED):
         result.statuses.setdefault(status, 0)

@@ -3,7 +3,9 @@
 Kinds: valid (COMPLETED), partial (PARTIAL, exactly the lines broken on purpose rejected), gzip (.csv.gz, either),
 overwritten (a second version of the key uploaded soon after the first: the first ends COMPLETED when it was read
 before the overwrite or SUPERSEDED when its bytes were gone, and the second's rows win), duplicate (the same bytes
-uploaded twice: two notifications, one split) and hostile (FAILED with a known error class)."""
+uploaded twice: two notifications, one split), hostile (FAILED with a known error class) and held (over the seed's
+error budget: HELD, then released, ending PARTIAL with exactly its valid rows, or declined, ending DECLINED with none;
+its dead letters published once, when it was held)."""
 
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from dataclasses import dataclass
 
 from streamproc.datasets import samples
 
-COMPLETED, PARTIAL, FAILED, SUPERSEDED = "COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED"
+COMPLETED, PARTIAL, FAILED, SUPERSEDED, DECLINED = "COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED", "DECLINED"
 CLAIMS, AUDITS = "pharmacy_claims", "audit_records"
 NATURAL_KEY = {CLAIMS: "claim_id", AUDITS: "audit_id"}
-KIND_WEIGHTS = {"valid": 30, "partial": 25, "gzip": 15, "overwritten": 12, "duplicate": 10, "hostile": 8}
+KIND_WEIGHTS = {"valid": 30, "partial": 25, "gzip": 15, "overwritten": 12, "duplicate": 10, "hostile": 8, "held": 6}
 ROWS = (20, 3000)  # rows per file, log-uniform
 PARTIAL_BAD_SHARE = 0.02
 GZIP_BAD_SHARE = 0.005
+HELD_BAD_SHARE = 0.7  # over the seed datasets' error budget (more than half of the rows rejected)
 # Hostile bodies and the error class their FAILED dead letter names (as tests/data/corpus/manifest.toml).
 _CLAIM_HEADER = ",".join(samples.CLAIM_HEADER)
 HOSTILE: dict[str, tuple[str, bytes, str]] = {
@@ -61,6 +64,7 @@ class PlannedFile:
     versions: tuple[Version, ...]
     uploads: tuple[int, ...]  # which version each upload puts, in order (duplicate: (0, 0))
     delay: float  # seconds between the uploads of a file uploaded more than once
+    decision: str | None = None  # held: "release" or "decline", taken once the ledger shows it HELD
 
 
 def plan(seed: int) -> Iterator[PlannedFile]:
@@ -90,6 +94,14 @@ def make(kind: str, index: int, rng: random.Random) -> PlannedFile:
         first = version(dataset, rows, 0.0, seed, prefix, frozenset({COMPLETED, SUPERSEDED}))
         second = version(dataset, rows + rng.randrange(0, 50), 0.0, seed + 1, prefix, frozenset({COMPLETED}))
         return PlannedFile(index, kind, key, (first, second), (0, 1), round(rng.uniform(0.0, 3.0), 3))
+    if kind == "held":
+        decision = rng.choice(("release", "decline"))
+        held = version(dataset, max(rows, 10), HELD_BAD_SHARE, seed, prefix, frozenset())
+        while not 0.5 < len(held.rejected) / held.rows < 1.0:  # over the budget, with a row to load when released
+            seed += 1
+            held = version(dataset, max(rows, 10), HELD_BAD_SHARE, seed, prefix, frozenset())
+        statuses = frozenset({PARTIAL if decision == "release" else DECLINED})
+        return PlannedFile(index, kind, key, (_with(held, held.body, statuses),), (0,), 0.0, decision)
     bad = {"partial": PARTIAL_BAD_SHARE, "gzip": GZIP_BAD_SHARE}.get(kind, 0.0)
     plain = version(dataset, rows, bad, seed, prefix, frozenset())
     while kind == "partial" and not plain.rejected:  # a partly bad file has at least one bad line

@@ -89,6 +89,7 @@ async def _exercise(d: Deployment, services: Services, minutes: float, seed: int
     nemesis = Nemesis(procs, traffic, d.stack.kafka_bootstrap_servers, registry.by_name("pharmacy_claims").topic)
     watch = asyncio.create_task(traffic.watch())
     drain = asyncio.create_task(traffic.drain_dlq())
+    decide = asyncio.create_task(traffic.decide())
     files = plan(seed)
     done: list[Injected] = []
     try:
@@ -99,7 +100,7 @@ async def _exercise(d: Deployment, services: Services, minutes: float, seed: int
         await generate
         settled = await _settle(traffic)
         traffic.stopping.set()
-        await asyncio.gather(watch, drain, return_exceptions=True)
+        await asyncio.gather(watch, drain, decide, return_exceptions=True)
         await _final_drain(traffic)
         seen = await observe(d, row_topics, topics.deadletter, traffic.dlq)
         result = check(traffic.uploads, seen, done, PRODUCE_WINDOW, time.time())
@@ -108,7 +109,7 @@ async def _exercise(d: Deployment, services: Services, minutes: float, seed: int
                 result.add(version[0], version[1], None, "file unfinished after the run", "a final status", loaded)
     finally:
         traffic.stopping.set()
-        for task in (watch, drain):
+        for task in (watch, drain, decide):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from devstack.chaos.generator import PlannedFile
 from devstack.deployment import Deployment
 
 logger = logging.getLogger(__name__)
-FINAL = frozenset({"COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED"})
+FINAL = frozenset({"COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED", "DECLINED"})
 MAX_IN_FLIGHT = 6  # uploads wait while more files than this are unfinished: faults, not a backlog, slow files
 AWS_ERRORS = (BotoCoreError, ClientError, OSError, TimeoutError)
 _CLIENT = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
@@ -53,6 +54,7 @@ class Traffic:
     seen: dict[tuple[str, str], Seen] = field(default_factory=dict)  # (key, version) -> last ledger view
     dlq: list[dict[str, Any]] = field(default_factory=list)  # every SQS DLQ message body, parsed
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    decided: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, version) -> the decision taken
 
     def versions(self) -> set[tuple[str, str]]:
         return {(u.file.key, u.etag) for u in self.uploads}
@@ -122,6 +124,28 @@ class Traffic:
                 final_at = now
             self.seen[version] = Seen(str(row["status"]), int(row["rows_loaded"]), final_at)
 
+    async def decide(self) -> None:
+        """Release or decline each HELD file as its plan says, as an operator would: `python -m streamproc release`
+        or `decline`, tried again while a service is away (the command then leaves the file HELD)."""
+        releasing: dict[tuple[str, str], float] = {}  # when a version was first seen RELEASING
+        while not self.stopping.is_set():
+            for u in list(self.uploads):
+                version, url = (u.file.key, u.etag), f"s3://{self.d.aws.bucket}/{u.file.key}"
+                seen = self.seen.get(version)
+                if u.file.decision is None or seen is None:
+                    continue
+                if seen.status == "HELD":
+                    if await _command(self.d, u.file.decision, url, "--version", u.etag, "--reason", "chaos run"):
+                        self.decided[version] = u.file.decision
+                elif (
+                    seen.status == "RELEASING"
+                    and time.monotonic() - releasing.setdefault(version, time.monotonic()) > 60
+                ):
+                    # The release command died between its decision and Kafka's ack: `reprocess` re-emits its event.
+                    await _command(self.d, "reprocess", url, "--version", u.etag)
+                    releasing.pop(version)
+            await asyncio.sleep(0.5)
+
     async def drain_dlq(self) -> None:
         """Receive and delete every SQS DLQ message until stopped; bodies kept for the checker."""
         session = aioboto3.Session()
@@ -149,6 +173,25 @@ class Traffic:
                     Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
                 )
                 got += len(messages)
+
+
+async def _command(d: Deployment, *args: str) -> bool:
+    """`python -m streamproc ARGS` with the deployment's settings; True if it exited 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamproc", *args, env=d.env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            _, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        logger.info("%s timed out; again", args[0])
+        return False
+    if proc.returncode:
+        logger.info("%s exited %s: %s; again", args[0], proc.returncode, err.decode(errors="replace")[-300:])
+    return proc.returncode == 0
 
 
 def _parse(body: str) -> dict[str, Any]:

@@ -64,6 +64,13 @@ def test_the_file_plan_is_seeded_and_its_expected_outcomes_are_exact() -> None:
             assert gzip.decompress(f.versions[0].body).split(b",")[0] in {b"claim_id", b"audit_id"}
         if f.kind.startswith("hostile"):
             assert f.versions[0].statuses == {generator.FAILED} and f.versions[0].error_class
+        if f.kind == "held":  # over the seed datasets' error budget, with rows to load if released
+            (held,) = f.versions
+            assert 0.5 < len(held.rejected) / held.rows < 1.0
+            want = {"release": generator.PARTIAL, "decline": generator.DECLINED}[f.decision or ""]
+            assert held.statuses == {want}
+    drawn = itertools.islice(generator.plan(5), 400)
+    assert {f.decision for f in drawn if f.kind == "held"} == {"release", "decline"}
 
 
 def test_percentiles_are_nearest_rank() -> None:
