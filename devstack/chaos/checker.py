@@ -91,8 +91,8 @@ def check(uploads: list[Upload], seen: Observed, faults: list[Injected], window:
     result = Result()
     by_version: dict[Version, list[Upload]] = defaultdict(list)
     for u in uploads:
-        by_version[(u.file.key, u.etag)].append(u)
-    result.files_checked = len({u.file.key for u in uploads})
+        by_version[(u.key, u.etag)].append(u)
+    result.files_checked = len({u.key for u in uploads})
     result.versions_checked = len(by_version)
     for version, ups in by_version.items():
         spec = ups[0].file.versions[ups[0].version_index]
@@ -194,11 +194,11 @@ def _tables(result: Result, uploads: list[Upload], seen: Observed) -> None:
     want: dict[str, dict[str, tuple[str, str, int]]] = defaultdict(dict)
     for u in uploads:  # in upload order: a later version of a key overrides an earlier one
         spec = u.file.versions[u.version_index]
-        row = seen.ledger.get((u.file.key, u.etag))
+        row = seen.ledger.get((u.key, u.etag))
         if spec.dataset is None or row is None or row["status"] not in LOADED:
             continue
         for natural, line in spec.keys:
-            want[spec.dataset][natural] = (u.file.key, u.etag, line)
+            want[spec.dataset][natural] = (u.key, u.etag, line)
     for dataset in NATURAL_KEY:
         expected, found = want.get(dataset, {}), seen.tables.get(dataset, {})
         result.rows_checked += len(expected)

@@ -5,7 +5,8 @@ overwritten (a second version of the key uploaded soon after the first: the firs
 before the overwrite or SUPERSEDED when its bytes were gone, and the second's rows win), duplicate (the same bytes
 uploaded twice: two notifications, one split), hostile (FAILED with a known error class) and held (over the seed's
 error budget: HELD, then released, ending PARTIAL with exactly its valid rows, or declined, ending DECLINED with none;
-its dead letters published once, when it was held)."""
+its dead letters published once, when it was held) and copy (the same bytes under a second key once the first is
+final: HELD as a duplicate, then declined)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ from streamproc.datasets import samples
 COMPLETED, PARTIAL, FAILED, SUPERSEDED, DECLINED = "COMPLETED", "PARTIAL", "FAILED", "SUPERSEDED", "DECLINED"
 CLAIMS, AUDITS = "pharmacy_claims", "audit_records"
 NATURAL_KEY = {CLAIMS: "claim_id", AUDITS: "audit_id"}
-KIND_WEIGHTS = {"valid": 30, "partial": 25, "gzip": 15, "overwritten": 12, "duplicate": 10, "hostile": 8, "held": 6}
+KIND_WEIGHTS = {
+    "valid": 30,
+    "partial": 25,
+    "gzip": 15,
+    "overwritten": 12,
+    "duplicate": 10,
+    "hostile": 8,
+    "held": 6,
+    "copy": 4,
+}
 ROWS = (20, 3000)  # rows per file, log-uniform
 PARTIAL_BAD_SHARE = 0.02
 GZIP_BAD_SHARE = 0.005
@@ -50,6 +60,7 @@ class Version:
     keys: tuple[tuple[str, int], ...]  # (natural key, line) of every valid row
     statuses: frozenset[str]  # the final statuses a correct run may end with
     error_class: str | None = None  # FAILED: the error class of its dead letter
+    decision: str | None = None  # "release" or "decline", taken once the ledger shows it HELD
 
     @property
     def valid(self) -> int:
@@ -64,7 +75,7 @@ class PlannedFile:
     versions: tuple[Version, ...]
     uploads: tuple[int, ...]  # which version each upload puts, in order (duplicate: (0, 0))
     delay: float  # seconds between the uploads of a file uploaded more than once
-    decision: str | None = None  # held: "release" or "decline", taken once the ledger shows it HELD
+    copy_key: str | None = None  # copy: where the second upload puts the same bytes, once the first is final
 
 
 def plan(seed: int) -> Iterator[PlannedFile]:
@@ -101,7 +112,7 @@ def make(kind: str, index: int, rng: random.Random) -> PlannedFile:
             seed += 1
             held = version(dataset, max(rows, 10), HELD_BAD_SHARE, seed, prefix, frozenset())
         statuses = frozenset({PARTIAL if decision == "release" else DECLINED})
-        return PlannedFile(index, kind, key, (_with(held, held.body, statuses),), (0,), 0.0, decision)
+        return PlannedFile(index, kind, key, (_with(held, held.body, statuses, decision),), (0,), 0.0)
     bad = {"partial": PARTIAL_BAD_SHARE, "gzip": GZIP_BAD_SHARE}.get(kind, 0.0)
     plain = version(dataset, rows, bad, seed, prefix, frozenset())
     while kind == "partial" and not plain.rejected:  # a partly bad file has at least one bad line
@@ -111,6 +122,10 @@ def make(kind: str, index: int, rng: random.Random) -> PlannedFile:
     if kind == "gzip":
         body = gzip.compress(plain.body, mtime=0)
         return PlannedFile(index, kind, key + ".gz", (_with(plain, body, statuses),), (0,), 0.0)
+    if kind == "copy":  # the same bytes under a second key: HELD as a duplicate of the first, then declined
+        copy = _with(plain, plain.body, frozenset({DECLINED}), "decline")
+        original = _with(plain, plain.body, statuses)
+        return PlannedFile(index, kind, key, (original, copy), (0, 1), 0.0, copy_key=f"{dataset}/{name}-copy.csv")
     uploads = (0, 0) if kind == "duplicate" else (0,)
     delay = round(rng.uniform(0.5, 4.0), 3)
     return PlannedFile(index, kind, key, (_with(plain, plain.body, statuses),), uploads, delay)
@@ -132,5 +147,5 @@ def version(dataset: str, rows: int, bad_share: float, seed: int, prefix: str, s
     return Version(out.getvalue().encode(), dataset, rows, frozenset(rejected), tuple(keys), statuses)
 
 
-def _with(v: Version, body: bytes, statuses: frozenset[str]) -> Version:
-    return Version(body, v.dataset, v.rows, v.rejected, v.keys, statuses, v.error_class)
+def _with(v: Version, body: bytes, statuses: frozenset[str], decision: str | None = None) -> Version:
+    return Version(body, v.dataset, v.rows, v.rejected, v.keys, statuses, v.error_class, decision)

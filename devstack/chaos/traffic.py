@@ -38,6 +38,10 @@ class Upload:
     version_index: int
     etag: str
     at: float  # wall-clock seconds
+    key: str = ""  # where it was put: the file's key, or its copy key
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.file.key
 
 
 @dataclass
@@ -57,7 +61,7 @@ class Traffic:
     decided: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, version) -> the decision taken
 
     def versions(self) -> set[tuple[str, str]]:
-        return {(u.file.key, u.etag) for u in self.uploads}
+        return {(u.key, u.etag) for u in self.uploads}
 
     def unfinished(self) -> dict[tuple[str, str], int]:
         """Every uploaded version not final yet, with its rows loaded so far."""
@@ -83,19 +87,30 @@ class Traffic:
         for n, which in enumerate(planned.uploads):
             if n:
                 await asyncio.sleep(planned.delay)
-            await self._put(session, planned, which)
+            # A copy: once the first is final (so that it is the one loaded), if it is.
+            if n and planned.copy_key and not await self._final(self.uploads[-1], limit=120.0):
+                return
+            await self._put(session, planned, which, planned.copy_key if n and planned.copy_key else planned.key)
 
-    async def _put(self, session: aioboto3.Session, planned: PlannedFile, which: int) -> None:
+    async def _final(self, upload: Upload, limit: float) -> bool:
+        for _ in range(int(limit / 0.3)):
+            seen = self.seen.get((upload.key, upload.etag))
+            if seen is not None and seen.status in FINAL:
+                return True
+            await asyncio.sleep(0.3)
+        return False
+
+    async def _put(self, session: aioboto3.Session, planned: PlannedFile, which: int, key: str) -> None:
         body = planned.versions[which].body
         while True:  # moto may be frozen: try again until it takes the object
             try:
                 async with session.client("s3", config=_CLIENT, **self.d.stack.aws.client_kwargs()) as s3:
-                    made = await s3.put_object(Bucket=self.d.aws.bucket, Key=planned.key, Body=body)
+                    made = await s3.put_object(Bucket=self.d.aws.bucket, Key=key, Body=body)
             except AWS_ERRORS as exc:  # moto frozen or busy: retried
-                logger.info("upload of %s failed (%s); again", planned.key, type(exc).__name__)
+                logger.info("upload of %s failed (%s); again", key, type(exc).__name__)
                 await asyncio.sleep(1.0)
             else:
-                self.uploads.append(Upload(planned, which, str(made["ETag"]).strip('"'), time.time()))
+                self.uploads.append(Upload(planned, which, str(made["ETag"]).strip('"'), time.time(), key))
                 return
 
     async def watch(self) -> None:
@@ -130,13 +145,13 @@ class Traffic:
         releasing: dict[tuple[str, str], float] = {}  # when a version was first seen RELEASING
         while not self.stopping.is_set():
             for u in list(self.uploads):
-                version, url = (u.file.key, u.etag), f"s3://{self.d.aws.bucket}/{u.file.key}"
-                seen = self.seen.get(version)
-                if u.file.decision is None or seen is None:
+                version, url = (u.key, u.etag), f"s3://{self.d.aws.bucket}/{u.key}"
+                seen, decision = self.seen.get(version), u.file.versions[u.version_index].decision
+                if decision is None or seen is None:
                     continue
                 if seen.status == "HELD":
-                    if await _command(self.d, u.file.decision, url, "--version", u.etag, "--reason", "chaos run"):
-                        self.decided[version] = u.file.decision
+                    if await _command(self.d, decision, url, "--version", u.etag, "--reason", "chaos run"):
+                        self.decided[version] = decision
                 elif (
                     seen.status == "RELEASING"
                     and time.monotonic() - releasing.setdefault(version, time.monotonic()) > 60

@@ -67,10 +67,15 @@ def test_the_file_plan_is_seeded_and_its_expected_outcomes_are_exact() -> None:
         if f.kind == "held":  # over the seed datasets' error budget, with rows to load if released
             (held,) = f.versions
             assert 0.5 < len(held.rejected) / held.rows < 1.0
-            want = {"release": generator.PARTIAL, "decline": generator.DECLINED}[f.decision or ""]
+            want = {"release": generator.PARTIAL, "decline": generator.DECLINED}[held.decision or ""]
             assert held.statuses == {want}
+        if f.kind == "copy":  # the same bytes again under another key, declined as a duplicate
+            original, copy = f.versions
+            assert (copy.body, copy.decision) == (original.body, "decline")
+            assert copy.statuses == {generator.DECLINED}
+            assert f.copy_key and f.copy_key != f.key
     drawn = itertools.islice(generator.plan(5), 400)
-    assert {f.decision for f in drawn if f.kind == "held"} == {"release", "decline"}
+    assert {f.versions[0].decision for f in drawn if f.kind == "held"} == {"release", "decline"}
 
 
 def test_percentiles_are_nearest_rank() -> None:
