@@ -84,7 +84,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
             show_default=False,
             help="key prefix, e.g. pharmacy_claims/  [default: the bucket root]",
         ),
-        option("--any", "any_file", is_flag=True, help="also files that are not .csv or .csv.gz"),
+        option("--any", "any_file", is_flag=True, help="also files that are not .csv, .csv.gz or .manifest.json"),
         option("--part-size", type=click.IntRange(5, 5120), default=8, help="MiB per part; larger files go multipart"),
         option("--concurrency", type=click.IntRange(1, 32), default=4, help="parts in flight per file"),
         base=OperatorCommand,

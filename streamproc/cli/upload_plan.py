@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-SUFFIXES = (".csv", ".csv.gz")
-NOT_CSV = "not .csv or .csv.gz: the bucket notifies the pipeline of those only, so it would never be ingested"
+SUFFIXES = (".csv", ".csv.gz", ".manifest.json")  # as the bucket notifies (a data file and its manifest)
+NOT_CSV = (
+    "not .csv or .csv.gz (or a .manifest.json): the bucket notifies the pipeline of those only, so it would never "
+    "be ingested"
+)
 
 
 @dataclass(frozen=True)
