@@ -59,6 +59,7 @@ class Split:
         self.in_window = 0
         self.pending: list[tuple[str, Sequence[Item], Delivery]] = []
         self.evaluation: Evaluation | None = None  # while a file with controls is evaluated
+        self.withheld = False  # the pass ended while evaluating: nothing of the file was published
         self._heartbeat = asyncio.ensure_future(self._beat())
 
     async def run(self) -> CsvFileParser:
@@ -87,6 +88,7 @@ class Split:
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
+                self.withheld = self.evaluation is not None  # refused (or stopped) before anything was published
                 self._drop_evaluation()
                 raise
             if self.evaluation is not None:
@@ -145,16 +147,15 @@ class Split:
             self._drop_evaluation()
 
     def counts(self, parser: CsvFileParser | None = None) -> SplitCounts:
+        """What the pass saw; no row for a file refused while it was evaluated (nothing of it was published)."""
         p = parser or self.parser
-        if p is None:
-            return SplitCounts(dataset=None)
+        name = p.dataset.name if p and p.dataset else None
+        if p is None or self.withheld:
+            return SplitCounts(dataset=name)
         return SplitCounts(
-            dataset=p.dataset.name if p.dataset else None,
-            rows_read=p.rows_read,
-            rows_valid=p.rows_valid,
-            rows_rejected=p.rows_rejected,
+            dataset=name, rows_read=p.rows_read, rows_valid=p.rows_valid, rows_rejected=p.rows_rejected,
             unknown_columns=len(p.unknown_columns),
-        )
+        )  # fmt: skip
 
     async def _emit(self, parsed: list[Parsed]) -> None:
         fresh = [item for item in parsed if item.line > self.emitted_through]
