@@ -37,6 +37,8 @@ ROWS = (20, 3000)  # rows per file, log-uniform
 PARTIAL_BAD_SHARE = 0.02
 GZIP_BAD_SHARE = 0.005
 HELD_BAD_SHARE = 0.7  # over the seed datasets' error budget (more than half of the rows rejected)
+# At most this many rows per held file: its dead letters go to moto's SQS DLQ, where each costs O(queue depth).
+HELD_ROWS = 80
 # Hostile bodies and the error class their FAILED dead letter names (as tests/data/corpus/manifest.toml).
 _CLAIM_HEADER = ",".join(samples.CLAIM_HEADER)
 HOSTILE: dict[str, tuple[str, bytes, str]] = {
@@ -107,10 +109,11 @@ def make(kind: str, index: int, rng: random.Random) -> PlannedFile:
         return PlannedFile(index, kind, key, (first, second), (0, 1), round(rng.uniform(0.0, 3.0), 3))
     if kind == "held":
         decision = rng.choice(("release", "decline"))
-        held = version(dataset, max(rows, 10), HELD_BAD_SHARE, seed, prefix, frozenset())
+        rows = min(max(rows, 10), HELD_ROWS)
+        held = version(dataset, rows, HELD_BAD_SHARE, seed, prefix, frozenset())
         while not 0.5 < len(held.rejected) / held.rows < 1.0:  # over the budget, with a row to load when released
             seed += 1
-            held = version(dataset, max(rows, 10), HELD_BAD_SHARE, seed, prefix, frozenset())
+            held = version(dataset, rows, HELD_BAD_SHARE, seed, prefix, frozenset())
         statuses = frozenset({PARTIAL if decision == "release" else DECLINED})
         return PlannedFile(index, kind, key, (_with(held, held.body, statuses, decision),), (0,), 0.0)
     bad = {"partial": PARTIAL_BAD_SHARE, "gzip": GZIP_BAD_SHARE}.get(kind, 0.0)

@@ -58,7 +58,7 @@ class Traffic:
     seen: dict[tuple[str, str], Seen] = field(default_factory=dict)  # (key, version) -> last ledger view
     dlq: list[dict[str, Any]] = field(default_factory=list)  # every SQS DLQ message body, parsed
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    decided: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, version) -> the decision taken
+    decided: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, version) whose decision went through
 
     def versions(self) -> set[tuple[str, str]]:
         return {(u.key, u.etag) for u in self.uploads}
@@ -88,7 +88,7 @@ class Traffic:
             if n:
                 await asyncio.sleep(planned.delay)
             # A copy: once the first is final (so that it is the one loaded), if it is.
-            if n and planned.copy_key and not await self._final(self.uploads[-1], limit=120.0):
+            if n and planned.copy_key and not await self._final(self.uploads[-1], limit=60.0):
                 return
             await self._put(session, planned, which, planned.copy_key if n and planned.copy_key else planned.key)
 
@@ -141,25 +141,37 @@ class Traffic:
 
     async def decide(self) -> None:
         """Release or decline each HELD file as its plan says, as an operator would: `python -m streamproc release`
-        or `decline`, tried again while a service is away (the command then leaves the file HELD)."""
+        or `decline` (one command per file at a time, files in parallel), tried again while a service is away (the
+        command then leaves the file HELD); a release left RELEASING for 60 s (its command died before Kafka took
+        its event) is re-emitted with `reprocess`."""
+        running: dict[tuple[str, str], asyncio.Task[bool]] = {}
         releasing: dict[tuple[str, str], float] = {}  # when a version was first seen RELEASING
-        while not self.stopping.is_set():
-            for u in list(self.uploads):
-                version, url = (u.key, u.etag), f"s3://{self.d.aws.bucket}/{u.key}"
-                seen, decision = self.seen.get(version), u.file.versions[u.version_index].decision
-                if decision is None or seen is None:
-                    continue
-                if seen.status == "HELD":
-                    if await _command(self.d, decision, url, "--version", u.etag, "--reason", "chaos run"):
-                        self.decided[version] = decision
-                elif (
-                    seen.status == "RELEASING"
-                    and time.monotonic() - releasing.setdefault(version, time.monotonic()) > 60
-                ):
-                    # The release command died between its decision and Kafka's ack: `reprocess` re-emits its event.
-                    await _command(self.d, "reprocess", url, "--version", u.etag)
-                    releasing.pop(version)
-            await asyncio.sleep(0.5)
+        try:
+            while not self.stopping.is_set():
+                for version in [v for v, t in running.items() if t.done()]:
+                    if running.pop(version).result():
+                        self.decided[version] = "done"
+                for u in list(self.uploads):
+                    version, url = (u.key, u.etag), f"s3://{self.d.aws.bucket}/{u.key}"
+                    seen, decision = self.seen.get(version), u.file.versions[u.version_index].decision
+                    if decision is None or seen is None or version in running:
+                        continue
+                    args: tuple[str, ...] = ()
+                    if seen.status == "HELD":
+                        args = (decision, url, "--version", u.etag, "--reason", "chaos run")
+                    elif (
+                        seen.status == "RELEASING"
+                        and time.monotonic() - releasing.setdefault(version, time.monotonic()) > 60
+                    ):
+                        args = ("reprocess", url, "--version", u.etag)
+                        releasing.pop(version)
+                    if args:
+                        running[version] = asyncio.create_task(_command(self.d, *args))
+                await asyncio.sleep(0.5)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
 
     async def drain_dlq(self) -> None:
         """Receive and delete every SQS DLQ message until stopped; bodies kept for the checker."""
@@ -200,10 +212,12 @@ async def _command(d: Deployment, *args: str) -> bool:
         async with asyncio.timeout(60):
             _, err = await proc.communicate()
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         logger.info("%s timed out; again", args[0])
         return False
+    finally:
+        if proc.returncode is None:  # timed out, or the run stops: the command ends with it
+            proc.kill()
+            await proc.wait()
     if proc.returncode:
         logger.info("%s exited %s: %s; again", args[0], proc.returncode, err.decode(errors="replace")[-300:])
     return proc.returncode == 0

@@ -150,7 +150,7 @@ async def test_a_worker_killed_while_a_file_is_held_and_again_mid_release_then_a
         before = await _loaded(d, key)
         row_events = await messages_on(kafka, rows_topic)
         d.stop("worker")
-        await wait_members(kafka, [sink], present=False)
+        await wait_members(kafka, [sink, d.env["STREAMPROC_APP_ID"]], present=False)  # the sinks' and the fan-out's
         for group in ([], ["--group", d.env["STREAMPROC_APP_ID"]]):  # the sinks, then the fan-out's ingest.objects
             replayed = await cli(d.env, "replay", *group, "--to-earliest", "--execute")
             assert replayed.returncode == 0, replayed.stderr

@@ -212,6 +212,7 @@ def test_the_bridge_and_worker_policies_grant_exactly_what_each_process_calls(ap
     }
     assert actions("worker_policy_arn") == {
         f"arn:aws:s3:::{applied.made.bucket}/*": {"s3:GetObject", "s3:GetObjectVersion"},
+        f"arn:aws:s3:::{applied.made.bucket}/receipts/*": {"s3:PutObject"},  # the receipts only
         f"arn:aws:s3:::{applied.made.bucket}": {"s3:GetBucketLocation"},
     }  # that each call of a real run is granted: test_iam_calls.py
 
