@@ -74,11 +74,12 @@ def ledger(database_url: str, keys: list[str]) -> list[dict[str, Any]]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'file':<44} {'status':<10} {'read':>7} {'loaded':>7} {'dead':>6}  note")
+    width = max([44, *(len(r["key"]) for r in rows)])
+    print(f"{'file':<{width}} {'status':<10} {'read':>7} {'loaded':>7} {'dead':>6}  note")
     for r in rows:
         note = (r["error_summary"] or "")[:60]
         counts = f"{r['rows_read']:>7} {r['rows_loaded']:>7} {r['rows_dead_lettered']:>6}"
-        print(f"{r['key']:<44} {r['status']:<10} {counts}  {note}")
+        print(f"{r['key']:<{width}} {r['status']:<10} {counts}  {note}")
 
 
 def check(files: list[SampleFile], rows: list[dict[str, Any]]) -> list[str]:
