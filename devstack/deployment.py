@@ -180,6 +180,9 @@ async def deployment(
         "STREAMPROC_WEB_PORT": str(free_port()),
         "BRIDGE_HTTP_PORT": str(free_port()),
         "STREAMPROC_DATA_DIR": str(tmp_path / "faust"),
+        # The seed datasets' controls evaluate a whole file before publishing any of it (a large file is read and
+        # spooled first): off unless a test is about them and says STREAMPROC_CONTROLS="true".
+        "STREAMPROC_CONTROLS": "false",
         **extra_env,
     }
     d = Deployment(stack, made, database_url, env, tmp_path)

@@ -60,7 +60,9 @@ async def e2e_run(
     unique = uuid.uuid4().hex[:10]
     folder = workdir / f"e2e-{unique}"
     folder.mkdir(parents=True)
-    settings = {"STREAMPROC_TOPIC_PARTITIONS": "6", "BRIDGE_STATS_INTERVAL": "0", **(env or {})}
+    settings = {
+        "STREAMPROC_TOPIC_PARTITIONS": "6", "BRIDGE_STATS_INTERVAL": "0", "STREAMPROC_CONTROLS": "true", **(env or {}),
+    }  # fmt: skip
     async with deployment(endpoints, unique, folder, visibility_timeout=30, **settings) as d:
         d.start("bridge", "-m", "bridge")
         names = [f"worker{n}" for n in range(workers)]

@@ -59,6 +59,7 @@ async def run(minutes: float, seed: int, state: Path, out: Path) -> dict[str, An
         code, commit = await asyncio.to_thread(snapshot, state / "code")
         env = {
             "STREAMPROC_PRODUCE_WINDOW": str(PRODUCE_WINDOW),
+            "STREAMPROC_CONTROLS": "true",  # the seed datasets' controls, as deployed: held and copied files
             "BRIDGE_WAIT_SECONDS": "1",
             # The bridge and workers run the committed code: others edit the working tree while a run goes on,
             # and a process restarted by the nemesis must not pick up a half-made change.

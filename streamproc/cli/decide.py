@@ -20,10 +20,10 @@ from faust.cli import argument, option
 from streamproc.adapters.decisions import Decision, Decisions
 from streamproc.cli import views
 from streamproc.cli.base import OperatorCommand
-from streamproc.cli.errors import NotFound, Refused, Unavailable
+from streamproc.cli.errors import Refused, Unavailable
 from streamproc.cli.params import S3_URL
 from streamproc.cli.reprocess import check_still_in_s3, emit, release_event
-from streamproc.cli.status import ledger
+from streamproc.cli.status import file_row
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.ledger import HELD
 from streamproc.worker.settings import WorkerSettings
@@ -39,18 +39,19 @@ def operator(settings: WorkerSettings) -> str:
 
 async def held_file(settings: WorkerSettings, bucket: str, key: str, version: str | None, verb: str) -> dict[str, Any]:
     """The ledger row of the HELD version; NotFound or Refused (exit 1) otherwise, saying why."""
-    async with ledger(settings) as reader:
-        row = await reader.file_version(bucket, key, version)
-    if row is None:
-        which = f"version {version} of " if version else ""
-        msg = f"the ledger has no {which}s3://{bucket}/{key}: nothing to {verb}"
-        raise NotFound(msg)
+    row = await file_row(settings, bucket, key, version, verb)
     if row["status"] != HELD:
         decided = row.get("decision") or {}
         by = f" ({decided['action']}d by {decided['by']} at {decided['at']})" if decided.get("action") else ""
         msg = f"{views.s3_url(row)} is {row['status']}{by}, not HELD: there is nothing to {verb}"
         raise Refused(msg)
     return row
+
+
+def decided(settings: WorkerSettings, action: str, row: dict[str, Any], reason: str) -> Decision:
+    """The decision on a HELD file's row: who (STREAMPROC_OPERATOR or the OS user), now, why, what it failed."""
+    return Decision(action=action, by=operator(settings), at=datetime.now(UTC), reason=reason,
+                    failed=row["error_summary"] or "")  # fmt: skip
 
 
 def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:
@@ -67,10 +68,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
         row = await held_file(settings, *file, version, "release")
         event = release_event(row)
         await check_still_in_s3(settings, event)
-        decision = Decision(
-            action="release", by=operator(settings), at=datetime.now(UTC), reason=reason,
-            failed=row["error_summary"] or "",
-        )  # fmt: skip
+        decision = decided(settings, "release", row, reason)
         async with Decisions(settings.database_url) as decisions:
             if not await decisions.release(row["id"], decision):
                 msg = f"{views.s3_url(row)} was decided meanwhile: `status` shows it"
@@ -95,10 +93,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
         Refused (exit 1) unless the file is HELD. To load it later, the sender uploads it again.
         """
         row = await held_file(settings, *file, version, "decline")
-        decision = Decision(
-            action="decline", by=operator(settings), at=datetime.now(UTC), reason=reason,
-            failed=row["error_summary"] or "",
-        )  # fmt: skip
+        decision = decided(settings, "decline", row, reason)
         async with Decisions(settings.database_url) as decisions:
             if not await decisions.decline(row["id"], decision):
                 msg = f"{views.s3_url(row)} was decided meanwhile: `status` shows it"

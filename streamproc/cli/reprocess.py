@@ -16,9 +16,9 @@ from faust.cli import argument, option
 from streamproc.adapters.drop_zone import DropZone
 from streamproc.cli import views
 from streamproc.cli.base import OperatorCommand
-from streamproc.cli.errors import NotFound, Refused, Unavailable
+from streamproc.cli.errors import Refused, Unavailable
 from streamproc.cli.params import S3_URL
-from streamproc.cli.status import ledger
+from streamproc.cli.status import file_row
 from streamproc.contract.events import ENCODER, ObjectEvent
 from streamproc.datasets.registry import Registry
 from streamproc.ingest.ledger import DECLINED, FINAL, HELD, RELEASING
@@ -56,13 +56,7 @@ def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> No
         still holds it. A RELEASING version (its release command died before Kafka took its event) gets its
         release event again instead.
         """
-        bucket, key = file
-        async with ledger(settings) as reader:
-            row = await reader.file_version(bucket, key, version)
-        if row is None:
-            which = f"version {version} of " if version else ""
-            msg = f"the ledger has no {which}s3://{bucket}/{key}: nothing to reprocess (upload it instead)"
-            raise NotFound(msg)
+        row = await file_row(settings, *file, version, "reprocess (upload it instead)")
         if row["status"] == HELD:
             msg = (
                 f"{views.s3_url(row)} is HELD: it failed a control and awaits a decision; a reprocess would only "

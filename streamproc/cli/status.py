@@ -44,6 +44,17 @@ async def ledger(settings: WorkerSettings) -> AsyncIterator[LedgerReader]:
         await reader.stop()
 
 
+async def file_row(settings: WorkerSettings, bucket: str, key: str, version: str | None, verb: str) -> dict[str, Any]:
+    """One version's ledger row (`version`, else the newest); NotFound (exit 1) saying there is nothing to `verb`."""
+    async with ledger(settings) as reader:
+        row = await reader.file_version(bucket, key, version)
+    if row is None:
+        which = f"version {version} of " if version else ""
+        msg = f"the ledger has no {which}s3://{bucket}/{key}: nothing to {verb}"
+        raise NotFound(msg)
+    return row
+
+
 def register(app: faust.App, settings: WorkerSettings, registry: Registry) -> None:
     @app.command(
         argument("file", type=S3_URL, required=False),

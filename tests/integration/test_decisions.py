@@ -72,7 +72,14 @@ async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neit
 ) -> None:
     kafka = KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers)
     rows_topic, letters_topic = _topics(unique)
-    async with deployment(stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS=EXTRA, STREAMPROC_OPERATOR=OPERATOR) as d:
+    async with deployment(
+        stack,
+        unique,
+        tmp_path,
+        STREAMPROC_EXTRA_DATASETS=EXTRA,
+        STREAMPROC_OPERATOR=OPERATOR,
+        STREAMPROC_CONTROLS="true",
+    ) as d:
         d.start("bridge", "-m", "bridge")
         d.start_worker("worker")
         await d.upload("controlled_claims/released.csv", _claims(200, 0.4, seed=31))
@@ -131,7 +138,14 @@ async def test_a_worker_killed_while_a_file_is_held_and_again_mid_release_then_a
     kafka = KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers)
     rows_topic, letters_topic = _topics(unique)
     key = "controlled_claims/crash.csv"
-    async with deployment(stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS=EXTRA, STREAMPROC_OPERATOR=OPERATOR) as d:
+    async with deployment(
+        stack,
+        unique,
+        tmp_path,
+        STREAMPROC_EXTRA_DATASETS=EXTRA,
+        STREAMPROC_OPERATOR=OPERATOR,
+        STREAMPROC_CONTROLS="true",
+    ) as d:
         sink = f"{d.env['STREAMPROC_APP_ID']}-sink-controlled_claims"
         d.start("bridge", "-m", "bridge")
         d.start_worker("worker")

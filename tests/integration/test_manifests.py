@@ -24,7 +24,12 @@ async def test_files_wait_for_their_manifests_and_one_that_never_comes_or_disagr
               for i, name in enumerate(("before", "after", "missing", "mismatch"))}  # fmt: skip
     keys = {name: f"manifested_claims/{name}.csv" for name in bodies}
     async with deployment(
-        stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS=EXTRA, STREAMPROC_MANIFEST_WAIT_SECONDS=str(WAIT)
+        stack,
+        unique,
+        tmp_path,
+        STREAMPROC_EXTRA_DATASETS=EXTRA,
+        STREAMPROC_MANIFEST_WAIT_SECONDS=str(WAIT),
+        STREAMPROC_CONTROLS="true",
     ) as d:
         d.start("bridge", "-m", "bridge")
         d.start_worker("worker")

@@ -94,7 +94,8 @@ async def test_markers_in_every_cell_never_reach_logs_dead_letter_queue_or_ledge
     stack: Endpoints, unique: str, tmp_path: Path
 ) -> None:
     bodies = files()
-    async with deployment(stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS="tests.datasets.dose_tallies") as d:
+    extra = "tests.datasets.dose_tallies"
+    async with deployment(stack, unique, tmp_path, STREAMPROC_EXTRA_DATASETS=extra, STREAMPROC_CONTROLS="true") as d:
         d.start("bridge", "-m", "bridge")
         d.start("worker", "-m", "streamproc", "worker", "--loglevel=info")
         for key, body in bodies.items():
