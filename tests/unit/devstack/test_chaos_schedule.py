@@ -75,8 +75,8 @@ def test_the_file_plan_is_seeded_and_its_expected_outcomes_are_exact() -> None:
             assert (copy.body, copy.decision) == (original.body, "decline")
             assert copy.statuses == {generator.DECLINED}
             assert f.copy_key and f.copy_key != f.key
-    held = [generator.make("held", n, random.Random(n)) for n in range(12)]
-    assert {f.versions[0].decision for f in held} == {"release", "decline"}
+    made = [generator.make("held", n, random.Random(n)) for n in range(12)]
+    assert {f.versions[0].decision for f in made} == {"release", "decline"}
 
 
 def test_percentiles_are_nearest_rank() -> None:
