@@ -3,8 +3,8 @@ terminal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
 import aioboto3
@@ -43,6 +43,19 @@ class S3Reader:
         await self._stack.aclose()
         self._client = None
 
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Around every call: a client not started, a connection error or a botocore failure is StorageUnavailable
+        (retried in place); each call translates S3's own error responses (ClientError) itself."""
+        if self._client is None:
+            msg = "S3 client not started"
+            raise StorageUnavailable(msg)
+        try:
+            yield
+        except (BotoCoreError, OSError) as exc:
+            msg = f"S3 unavailable: {type(exc).__name__}"
+            raise StorageUnavailable(msg) from exc
+
     async def chunks(
         self, bucket: str, key: str, version_id: str | None = None, etag: str | None = None
     ) -> AsyncIterator[bytes]:
@@ -57,59 +70,47 @@ class S3Reader:
             kwargs["VersionId"] = version_id
         elif etag:
             kwargs["IfMatch"] = f'"{etag.strip(chr(34))}"'
-        try:
-            response = await self._client.get_object(**kwargs)
-            body = response["Body"]
+        with self._translated():
             try:
-                async for chunk in body.iter_chunks(self._chunk_size):
-                    yield chunk
-            finally:
-                body.close()
-        except ClientError as exc:
-            raise _classify(exc) from exc
-        except (BotoCoreError, OSError) as exc:
-            msg = f"S3 unavailable: {type(exc).__name__}"
-            raise StorageUnavailable(msg) from exc
+                response = await self._client.get_object(**kwargs)
+                body = response["Body"]
+                try:
+                    async for chunk in body.iter_chunks(self._chunk_size):
+                        yield chunk
+                finally:
+                    body.close()
+            except ClientError as exc:
+                raise _classify(exc) from exc
 
     async def small(self, bucket: str, key: str) -> bytes | None:
         """A manifest's bytes (at most MAX_MANIFEST_BYTES + 1 are read, so an oversized one is told apart), None if
         there is none. Without s3:ListBucket a missing key reads as AccessDenied: that is none too."""
-        if self._client is None:
-            msg = "S3 client not started"
-            raise StorageUnavailable(msg)
-        try:
-            got = await self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_MANIFEST_BYTES}")
-            async with got["Body"] as body:
-                return bytes(await body.read())
-        except ClientError as exc:
-            if is_transient(exc):
-                msg = f"S3 unavailable: {error_code(exc)}"
-                raise StorageUnavailable(msg) from exc
-            if error_code(exc) in _TERMINAL:
-                return None
-            msg = f"manifest cannot be read: {error_code(exc) or '?'}"
-            raise ObjectUnreadable(msg) from exc
-        except (BotoCoreError, OSError) as exc:
-            msg = f"S3 unavailable: {type(exc).__name__}"
-            raise StorageUnavailable(msg) from exc
+        with self._translated():
+            try:
+                got = await self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_MANIFEST_BYTES}")
+                async with got["Body"] as body:
+                    return bytes(await body.read())
+            except ClientError as exc:
+                if is_transient(exc):
+                    msg = f"S3 unavailable: {error_code(exc)}"
+                    raise StorageUnavailable(msg) from exc
+                if error_code(exc) in _TERMINAL:
+                    return None
+                msg = f"manifest cannot be read: {error_code(exc) or '?'}"
+                raise ObjectUnreadable(msg) from exc
 
     async def put(self, bucket: str, key: str, body: bytes) -> None:
         """Write one small JSON object (a receipt); StorageUnavailable to retry, ObjectUnreadable if refused."""
-        if self._client is None:
-            msg = "S3 client not started"
-            raise StorageUnavailable(msg)
-        try:
-            await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-        except ClientError as exc:
-            code = error_code(exc)
-            if is_transient(exc):
-                msg = f"S3 unavailable: {code}"
-                raise StorageUnavailable(msg) from exc
-            msg = f"S3 refused the write: {code or '?'}"
-            raise ObjectUnreadable(msg) from exc
-        except (BotoCoreError, OSError) as exc:
-            msg = f"S3 unavailable: {type(exc).__name__}"
-            raise StorageUnavailable(msg) from exc
+        with self._translated():
+            try:
+                await self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+            except ClientError as exc:
+                code = error_code(exc)
+                if is_transient(exc):
+                    msg = f"S3 unavailable: {code}"
+                    raise StorageUnavailable(msg) from exc
+                msg = f"S3 refused the write: {code or '?'}"
+                raise ObjectUnreadable(msg) from exc
 
     async def ping(self, bucket: str) -> None:
         """Raise StorageUnavailable unless `bucket` answers GetBucketLocation now (the stats page's S3 health).
@@ -117,17 +118,12 @@ class S3Reader:
         Not HeadBucket: it needs s3:ListBucket, which the worker is deliberately not granted (terraform/iam.tf).
         GetBucketLocation is signed and authorised like any call, so it tells S3 reachable and our credentials
         allowed on this bucket from not, and reveals only the bucket's region."""
-        if self._client is None:
-            msg = "S3 client not started"
-            raise StorageUnavailable(msg)
-        try:
-            await self._client.get_bucket_location(Bucket=bucket)
-        except ClientError as exc:
-            msg = f"bucket {bucket} did not answer GetBucketLocation: {error_code(exc) or '?'}"
-            raise StorageUnavailable(msg) from exc
-        except (BotoCoreError, OSError) as exc:
-            msg = f"S3 unavailable: {type(exc).__name__}"
-            raise StorageUnavailable(msg) from exc
+        with self._translated():
+            try:
+                await self._client.get_bucket_location(Bucket=bucket)
+            except ClientError as exc:
+                msg = f"bucket {bucket} did not answer GetBucketLocation: {error_code(exc) or '?'}"
+                raise StorageUnavailable(msg) from exc
 
 
 _TRANSIENT = {"SlowDown", "Throttling", "RequestTimeout", "ServiceUnavailable"}

@@ -21,9 +21,6 @@ HELD: Final = "HELD"  # failed a control (streamproc.datasets.controls): no row 
 AWAITING_MANIFEST: Final = "AWAITING_MANIFEST"  # its dataset requires a manifest that has not come yet
 RELEASING: Final = "RELEASING"  # an operator released the HELD file; its worker has yet to take it up
 DECLINED: Final = "DECLINED"  # an operator declined the HELD file: none of its rows is ever published
-FINAL: Final = (COMPLETED, PARTIAL, FAILED, SUPERSEDED, DECLINED)
-# In the order the stats page, metrics and CLI list them.
-STATUSES: Final = (RECEIVED, PROCESSING, AWAITING_MANIFEST, HELD, RELEASING, *FINAL)
 
 
 class StatusDoc(NamedTuple):
@@ -92,6 +89,9 @@ STATUS_DOCS: Final = (
         stalled=False,
     ),
 )
+# In the order the stats page, metrics and CLI list them (the table's order).
+STATUSES: Final = tuple(d.status for d in STATUS_DOCS)
+FINAL: Final = tuple(d.status for d in STATUS_DOCS if d.final)
 WATCHED: Final = tuple(d.status for d in STATUS_DOCS if d.stalled)  # what the stall check looks at
 
 
