@@ -10,7 +10,7 @@ encoded.
 
 The spool is this worker's alone and goes with it: a worker that dies mid-file leaves the next owner to evaluate
 the object again (the same bytes, so the same verdict) and to resume publishing after the ledger's checkpoint.
-Framing: per record a header (kind, line, key length, value length; big-endian) then the key and value bytes.
+Framing: per frame (one parser step's records, encoded by the caller) its length (big-endian), then its bytes.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Final, NamedTuple
+from typing import BinaryIO
 
 from streamproc.ingest.rejections import OverLimit
 
-ROW: Final = 0  # a row event, for the dataset topic
-LETTER: Final = 1  # a dead letter, for the dead-letter topic
-_HEADER = struct.Struct(">BQII")
+_LENGTH = struct.Struct(">Q")
 _WRITE_BUFFER = 1 << 20
 
 
@@ -39,21 +37,14 @@ class SpoolFull(OverLimit):
 
 
 class SpoolDamaged(Exception):
-    """The spool file ended before its last record: something else truncated it."""
+    """The spool file ended before its last frame: something else truncated it."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(f"the spool {path.name} ends before its last record")
 
 
-class Spooled(NamedTuple):
-    kind: int  # ROW or LETTER
-    line: int
-    key: bytes
-    value: bytes
-
-
 class Spool:
-    """Records appended while the file is evaluated, read back in order once; the file is removed on close."""
+    """Frames appended while the file is evaluated, read back in order; the file is removed on close."""
 
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -62,41 +53,31 @@ class Spool:
         self._file: BinaryIO = os.fdopen(fd, "w+b", buffering=_WRITE_BUFFER)
         self.max_bytes = max_bytes
         self.size = 0
-        self.records = 0
+        self.frames = 0
 
-    def add(self, kind: int, line: int, key: bytes, value: bytes) -> None:
-        self.add_many([(kind, line, key, value)])
-
-    def add_many(self, items: list[tuple[int, int, bytes, bytes]]) -> None:
-        """(kind, line, key, value) records, in line order; all or none of them (the cap)."""
-        pack = _HEADER.pack
-        chunk = b"".join(b"%b%b%b" % (pack(k, line, len(key), len(value)), key, value) for k, line, key, value in items)
-        if self.size + len(chunk) > self.max_bytes:
+    def add(self, frame: bytes) -> None:
+        """One frame, whole or not at all (the cap)."""
+        if self.size + _LENGTH.size + len(frame) > self.max_bytes:
             raise SpoolFull(self.max_bytes)
-        self._file.write(chunk)
-        self.size += len(chunk)
-        self.records += len(items)
+        self._file.write(_LENGTH.pack(len(frame)))
+        self._file.write(frame)
+        self.size += _LENGTH.size + len(frame)
+        self.frames += 1
 
-    def batches(self, size: int) -> Iterator[list[Spooled]]:
-        """Every record in the order added, `size` at a time; ends the writing."""
+    def read(self) -> Iterator[bytes]:
+        """Every frame in the order added; ends the writing (a read may be started again from the first frame)."""
         self._file.flush()
         self._file.seek(0)
-        read, header = self._file.read, _HEADER
-        batch: list[Spooled] = []
-        for _ in range(self.records):
-            raw = read(header.size)
-            if len(raw) < header.size:
+        read, length = self._file.read, _LENGTH
+        for _ in range(self.frames):
+            raw = read(length.size)
+            if len(raw) < length.size:
                 raise SpoolDamaged(self.path)
-            kind, line, key_length, value_length = header.unpack(raw)
-            key, value = read(key_length), read(value_length)
-            if len(key) < key_length or len(value) < value_length:
+            (size,) = length.unpack(raw)
+            frame = read(size)
+            if len(frame) < size:
                 raise SpoolDamaged(self.path)
-            batch.append(Spooled(kind, line, key, value))
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            yield frame
 
     def close(self) -> None:
         self._file.close()

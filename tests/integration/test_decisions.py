@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +65,9 @@ async def _receipt(d: Deployment, key: str, status: str) -> Receipt:
         await asyncio.sleep(0.5)
 
 
-def _topics(unique: str) -> tuple[str, str]:
-    return f"{unique}.claims.controlled", f"{unique}.ingest.deadletter"
-
-
-async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neither_is_done_twice(
-    stack: Endpoints, unique: str, tmp_path: Path
-) -> None:
-    kafka = KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers)
-    rows_topic, letters_topic = _topics(unique)
+@asynccontextmanager
+async def _controlled(stack: Endpoints, unique: str, tmp_path: Path) -> AsyncIterator[Deployment]:
+    """A bridge and a worker with the controlled test dataset, its controls on and decisions made by OPERATOR."""
     async with deployment(
         stack,
         unique,
@@ -82,6 +78,19 @@ async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neit
     ) as d:
         d.start("bridge", "-m", "bridge")
         d.start_worker("worker")
+        yield d
+
+
+def _topics(unique: str) -> tuple[str, str]:
+    return f"{unique}.claims.controlled", f"{unique}.ingest.deadletter"
+
+
+async def test_a_release_loads_the_held_rows_once_and_a_decline_nothing_and_neither_is_done_twice(
+    stack: Endpoints, unique: str, tmp_path: Path
+) -> None:
+    kafka = KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers)
+    rows_topic, letters_topic = _topics(unique)
+    async with _controlled(stack, unique, tmp_path) as d:
         await d.upload("controlled_claims/released.csv", _claims(200, 0.4, seed=31))
         await d.upload("controlled_claims/declined.csv", _claims(150, 0.4, seed=32))
         first = await _held(d, "controlled_claims/released.csv")
@@ -138,17 +147,8 @@ async def test_a_worker_killed_while_a_file_is_held_and_again_mid_release_then_a
     kafka = KafkaConnection(bootstrap_servers=stack.kafka_bootstrap_servers)
     rows_topic, letters_topic = _topics(unique)
     key = "controlled_claims/crash.csv"
-    async with deployment(
-        stack,
-        unique,
-        tmp_path,
-        STREAMPROC_EXTRA_DATASETS=EXTRA,
-        STREAMPROC_OPERATOR=OPERATOR,
-        STREAMPROC_CONTROLS="true",
-    ) as d:
+    async with _controlled(stack, unique, tmp_path) as d:
         sink = f"{d.env['STREAMPROC_APP_ID']}-sink-controlled_claims"
-        d.start("bridge", "-m", "bridge")
-        d.start_worker("worker")
         await d.upload(key, _claims(3000, 0.3, seed=33))
         held = await _held(d, key)
         d.kill("worker")  # SIGKILL while the file is HELD
