@@ -39,9 +39,10 @@ demo: $(STAMP) ## the main job: stack, bridge, worker, sample files, ledger summ
 bench: $(STAMP) ## benchmark on the local stack (~14 min): every figure, py-spy profiles; writes bench/results/
 	$(PY) -m devstack.bench --profile
 
-test: $(STAMP) ## every test (budget: .ci/run 25 minutes) with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
+test: $(STAMP) ## every test (budget: .ci/run 25 minutes; unit and repo tests on both cores, then integration) with line+branch coverage of streamproc/ and bridge/ (worker and bridge processes too)
 	rm -f .coverage .coverage.*
-	$(PY) -m coverage run -m pytest -m "not outage"
+	$(PY) -m coverage run -m pytest -m "not outage" -n 2 tests/unit tests/repo
+	$(PY) -m coverage run -m pytest -m "not outage" tests/integration
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report
 

@@ -68,6 +68,11 @@ class Deployment:
             **env,
         )
 
+    def untraced(self) -> Deployment:
+        """This deployment, for processes to start without the coverage tracer (same names, logs, ports and list
+        of processes to stop)."""
+        return replace(self, env=inherited(self.env, traced=False))
+
     def dead(self, name: str) -> bool:
         """True once the process started as `name` has exited (or been killed), reaped or not."""
         pid = self.pid(name)

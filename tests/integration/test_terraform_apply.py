@@ -118,24 +118,43 @@ def apply_in_background(base: Path) -> None:
         pool.shutdown(wait=False)
 
 
+_DESTROYS: list[Future[str]] = []
+
+
 @pytest.fixture(scope="session")
-def applied(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Applied]:
-    """One init + validate + apply per session (started early, in the background); destroy after."""
-    if "apply" not in _EARLY:
-        apply_in_background(tmp_path_factory.mktemp("terraform-apply"))
+def _destroyed(pytestconfig: pytest.Config) -> Iterator[None]:
+    """At the session's end, waits for the destroys started in the background and fails if one left anything."""
+    yield
+    for future in _DESTROYS:
+        _report(pytestconfig, future.result(timeout=terraform.TIMEOUTS["destroy"] + 60))
+
+
+def _destroy(result: Applied, scratch: _Scratch) -> str:
+    """terraform destroy (the provider waits on SQS again, ~20 s), then check that nothing is left."""
     try:
-        result, scratch = _EARLY["apply"].result(timeout=terraform.TIMEOUTS["apply"] + 300)
-    except terraform.TerraformUnavailable as exc:
-        pytest.skip(f"Terraform apply not run: {exc}")
-    try:
-        yield result
         _timed(result.seconds, "destroy", result.workspace.destroy)
         _assert_nothing_left(result.endpoint)
     finally:
         scratch.stop()
         shutil.rmtree(scratch.home.parent, ignore_errors=True)
     line = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
-    _report(pytestconfig, f"terraform against moto (applied in the background): {line}")
+    return f"terraform against moto (applied and destroyed in the background): {line}"
+
+
+@pytest.fixture(scope="module")
+def applied(_destroyed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
+    """One init + validate + apply per session (started early, in the background); destroyed after this module's
+    tests, in the background too (checked at the session's end), while the other tests run."""
+    if "apply" not in _EARLY:
+        apply_in_background(tmp_path_factory.mktemp("terraform-apply"))
+    try:
+        result, scratch = _EARLY["apply"].result(timeout=terraform.TIMEOUTS["apply"] + 300)
+    except terraform.TerraformUnavailable as exc:
+        pytest.skip(f"Terraform apply not run: {exc}")
+    yield result
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-destroy")
+    _DESTROYS.append(pool.submit(_destroy, result, scratch))
+    pool.shutdown(wait=False)
 
 
 def _report(config: pytest.Config, line: str) -> None:
