@@ -71,7 +71,7 @@ SEED ?= 1
 faults: $(STAMP) ## the hand-picked outages the chaos run also draws (a frozen broker, PostgreSQL stopped, a worker leaving; ~3 min; outside make test for its budget)
 	$(PY) -m pytest -m outage
 
-chaos-quick: $(STAMP) ## only the seeded 3-minute chaos run of make test (fails on any violation; ~4 min)
+chaos-quick: $(STAMP) ## only the seeded 2.5-minute chaos run of make test (fails on any violation; ~4 min)
 	$(PY) -m pytest -m chaos tests/integration/test_chaos.py
 
 chaos: $(STAMP) ## randomized fault run on a private 3-broker cluster (MINUTES=3 SEED=1); JSON report in test-output/

@@ -40,7 +40,7 @@ def test_every_kind_is_drawn_and_targets_are_the_runs_own_processes() -> None:
 def test_the_ci_seeds_first_faults_hit_every_process_kind_and_are_all_short() -> None:
     faults = schedule.first(test_chaos.SEED, 8)
     assert {schedule.process_of(f.kind) for f in faults} >= test_chaos.EVERY_PROCESS
-    assert sum(f.duration + f.gap for f in faults) < 60  # leaves the 3-minute run time for their recoveries
+    assert sum(f.duration + f.gap for f in faults) < 60  # leaves the 2.5-minute run time for their recoveries
 
 
 def test_the_file_plan_is_seeded_and_its_expected_outcomes_are_exact() -> None:
