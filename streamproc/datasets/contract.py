@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from streamproc.datasets.columns import Column
+
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 SHOWN = 64  # characters of a header name that a drift record keeps (a name is untrusted text)
 LISTED = 50  # unknown header names a drift record lists; the rest are counted (a header may have 10,000)
@@ -72,6 +74,12 @@ class Version:
                     found.append(f"alias {shown(alias)!r} of {column.name!r} is already a column or another alias")
                 seen.add(alias)
         return found
+
+
+def first_version(columns: Sequence[Column], phi_fields: frozenset[str]) -> Version:
+    """Version 1 of a dataset that declares no history: its columns as they are, PHI as it declares, no alias."""
+    made = tuple(ContractColumn(c.name, c.pg_type, c.required, phi=c.name in phi_fields) for c in columns)
+    return Version(1, made, note="the dataset's columns when contracts began")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamproc.datasets import samples
 from streamproc.datasets.contract import (
     LISTED,
     SHOWN,
@@ -14,7 +15,9 @@ from streamproc.datasets.contract import (
     Version,
     compare,
     drift,
+    first_version,
 )
+from streamproc.datasets.registry import load_registry
 
 V1 = Version(
     1,
@@ -163,3 +166,14 @@ def test_a_contract_that_cannot_be_read_one_way_is_refused_when_declared(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         Contract("claims", history)
+
+
+@pytest.mark.parametrize("name", ["pharmacy_claims", "audit_records"])
+def test_a_seed_datasets_first_version_is_its_columns_and_its_sample_files_do_not_drift(name: str) -> None:
+    dataset = load_registry(()).by_name(name)
+    version = first_version(dataset.columns, dataset.phi_fields)
+    contract = Contract(name, (version,))
+    assert [c.name for c in contract.current.columns] == list(dataset.column_names)
+    assert {c.name for c in version.columns if c.phi} == dataset.phi_fields
+    assert {c.name for c in version.columns if c.required} == dataset.required_columns
+    assert drift(samples.header(name), version).none
