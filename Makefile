@@ -46,8 +46,9 @@ test: $(STAMP) ## every test (budget: .ci/run 25 minutes; unit and repo tests on
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report
 
-test-quick: $(STAMP) ## unit and repository tests and one integration case per behaviour (budget: 8 minutes)
-	$(PY) -m pytest -m "not slow"
+test-quick: $(STAMP) ## unit and repository tests (on both cores) and one integration case per behaviour (budget: 8 minutes)
+	$(PY) -m pytest -m "not slow" -n 2 tests/unit tests/repo
+	$(PY) -m pytest -m "not slow" tests/integration
 
 test-unit: $(STAMP) ## the tests that need no services
 	$(PY) -m pytest tests/unit tests/repo
