@@ -17,6 +17,7 @@ Not yet wired: the parser, the ledger, the topics' schema_version and the `contr
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -160,26 +161,27 @@ def drift(header: Sequence[str], version: Version) -> Drift:
     """How `header` differs from `version`: linear in the header's length, whatever its names hold."""
     accepted = version.names()
     read: list[str] = []  # the column each known header name is read as, in header order
-    added: list[str] = []
+    added: list[str] = []  # the first LISTED unknown names
+    unknown = 0
     renamed: list[tuple[str, str]] = []
     for raw in header:
         name = normalised(raw)
         column = accepted.get(name)
         if column is None:
-            added.append(shown(name) if len(added) < LISTED else "")
+            unknown += 1
+            if len(added) < LISTED:
+                added.append(shown(name))
             continue
         read.append(column)
         if name != column:
             renamed.append((shown(name), column))
-    counts: dict[str, int] = {}
-    for column in read:
-        counts[column] = counts.get(column, 0) + 1
+    counts = Counter(read)
     missing = [c for c in version.columns if c.name not in counts]
     position = {c.name: i for i, c in enumerate(version.columns)}
     firsts = [position[c] for c in dict.fromkeys(read)]
     return Drift(
-        added=tuple(added[:LISTED]),
-        added_unlisted=max(0, len(added) - LISTED),
+        added=tuple(added),
+        added_unlisted=unknown - len(added),
         missing=tuple(c.name for c in missing),
         missing_required=tuple(c.name for c in missing if c.required),
         renamed=tuple(renamed),

@@ -9,11 +9,11 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import pytest
@@ -107,14 +107,22 @@ def _apply(base: Path) -> tuple[Applied, _Scratch]:
 
 
 _EARLY: dict[str, Future[tuple[Applied, _Scratch]]] = {}
+T = TypeVar("T")
 
 
 def apply_in_background(base: Path) -> None:
     """Start the apply when the session starts (tests/integration/conftest.py calls this when a test here is
     selected): it spends most of its minute waiting on the provider, so it runs while the other tests do."""
     if "apply" not in _EARLY:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply")
-        _EARLY["apply"] = pool.submit(_apply, base)
+        _EARLY["apply"] = _in_background("terraform-apply", _apply, base)
+
+
+def _in_background(name: str, work: Callable[..., T], *args: Any) -> Future[T]:
+    """`work(*args)` on a thread of its own, named `name`, that the session does not wait for until it asks."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return pool.submit(work, *args)
+    finally:
         pool.shutdown(wait=False)
 
 
@@ -152,9 +160,7 @@ def applied(_destroyed: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
     except terraform.TerraformUnavailable as exc:
         pytest.skip(f"Terraform apply not run: {exc}")
     yield result
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-destroy")
-    _DESTROYS.append(pool.submit(_destroy, result, scratch))
-    pool.shutdown(wait=False)
+    _DESTROYS.append(_in_background("terraform-destroy", _destroy, result, scratch))
 
 
 def _report(config: pytest.Config, line: str) -> None:
